@@ -1,0 +1,128 @@
+"""ImageDataset: images read lazily in batches, with labels, class names and item ids."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from ..errors import DataError
+
+UNLABELLED = -1
+
+
+class ImageSource(Protocol):
+    """Reads images by index. `read` takes sorted unique indices and returns (n, C, H, W)."""
+
+    shape: tuple[int, int, int]
+
+    def __len__(self) -> int: ...
+
+    def read(self, indices: np.ndarray) -> np.ndarray: ...
+
+    def item_id(self, index: int) -> str: ...
+
+
+@dataclass
+class ArraySource:
+    """Images already in memory (or memory-mapped), any layout converted by `to_nchw`."""
+
+    array: np.ndarray
+    name: str
+    to_nchw: Callable[[np.ndarray], np.ndarray]
+    shape: tuple[int, int, int] = None
+
+    def __post_init__(self):
+        self.shape = tuple(self.to_nchw(self.array[:1]).shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        return self.to_nchw(self.array[indices])
+
+    def item_id(self, index: int) -> str:
+        return f"{self.name}:{index}"
+
+
+@dataclass
+class ImageDataset:
+    """A labelled (or unlabelled) image collection that is read batch by batch.
+
+    Attributes:
+        source: the reader behind the images.
+        labels: (N,) int64 class indices into `class_names`; -1 where unknown.
+        class_names: class names in a fixed order (index i is class i).
+        path: where the data came from.
+        format: the detected or given format name.
+        split: (N,) array of "train"/"test" when the data has a predefined test split, else None.
+
+    Example:
+        >>> ds = knowwhen.open_dataset("digits")  # doctest: +SKIP
+        >>> x = ds.images(np.arange(10))           # (10, 1, 8, 8) float32
+    """
+
+    source: ImageSource
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    path: str
+    format: str
+    split: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        self.class_names = tuple(str(c) for c in self.class_names)
+        if len(self.labels) != len(self.source):
+            raise DataError(f"{self.path}: {len(self.source)} images but {len(self.labels)} labels; "
+                            "the image and label files must hold the same number of items.")
+        if len(self.source) == 0:
+            raise DataError(f"{self.path}: the dataset holds no images; point to a file or folder with images.")
+        if len(self.labels) and self.labels.max(initial=-1) >= len(self.class_names):
+            raise DataError(f"{self.path}: label {self.labels.max()} but only {len(self.class_names)} class names; "
+                            "give one class name per label value.")
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The (C, H, W) shape of every image."""
+        return tuple(self.source.shape)
+
+    @property
+    def labelled(self) -> bool:
+        return bool(len(self.labels)) and bool((self.labels >= 0).all())
+
+    def item_id(self, index: int) -> str:
+        return self.source.item_id(int(index))
+
+    def images(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The images at `indices` as float32 (n, C, H, W), in the order asked.
+
+        Raises DataError naming the items when any value is NaN or infinite.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        order = np.argsort(indices, kind="stable")
+        uniq, inverse = np.unique(indices[order], return_inverse=True)
+        batch = np.asarray(self.source.read(uniq), dtype=np.float32)[inverse]
+        out = np.empty_like(batch)
+        out[order] = batch
+        self._check_finite(out, indices)
+        return out
+
+    def _check_finite(self, x: np.ndarray, indices: np.ndarray) -> None:
+        bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+        if bad.any():
+            ids = [self.item_id(i) for i in indices[bad][:5]]
+            raise DataError(f"{self.path}: NaN or infinite pixel values in {int(bad.sum())} image(s) of this batch, "
+                            f"e.g. {', '.join(ids)}; fix or remove those images.")
+
+    def class_counts(self) -> np.ndarray:
+        """(K,) number of images per class (unlabelled images are not counted)."""
+        return np.bincount(self.labels[self.labels >= 0], minlength=len(self.class_names))
+
+    def batches(self, indices: np.ndarray, batch_size: int):
+        """Yields (indices, images) in order, `batch_size` images at a time."""
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            yield chunk, self.images(chunk)

@@ -1,0 +1,175 @@
+"""Image files (PNG, JPEG, TIFF; 8/16-bit, grey, RGB, multi-channel) read lazily, one batch at a time."""
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def _is_tiff(path: Path) -> bool:
+    return path.suffix.lower() in (".tif", ".tiff")
+
+
+def _tiff_to_chw(arr: np.ndarray, axes: str, path: Path) -> np.ndarray:
+    if arr.ndim == 2:
+        return arr[None]
+    if arr.ndim == 3:
+        if axes and axes[-1] in "SC" and axes[0] not in "SC":
+            return np.moveaxis(arr, -1, 0)
+        if axes and axes[0] in "SCQZ":
+            return arr
+        if arr.shape[-1] <= 4 < arr.shape[0]:
+            return np.moveaxis(arr, -1, 0)
+        return arr
+    raise DataError(f"{path}: TIFF holds an array shaped {arr.shape} (axes {axes or '?'}); "
+                    "knowwhen reads one 2-D image with optional channels per file.")
+
+
+def tiff_header_shape(path: Path) -> tuple[int, int, int]:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        fake = np.empty(series.shape, dtype=np.uint8) if len(series.shape) <= 3 else None
+        if fake is None:
+            raise DataError(f"{path}: TIFF holds an array shaped {series.shape}; expected one image per file.")
+        return tuple(_tiff_to_chw(fake, series.axes, path).shape)
+
+
+def _pil_channels(mode: str) -> int:
+    return {"1": 1, "L": 1, "P": 3, "I": 1, "F": 1, "LA": 2, "RGB": 3, "RGBA": 4, "CMYK": 4,
+            "YCbCr": 3, "PA": 4}.get(mode.split(";")[0], 1)
+
+
+def pil_header_shape(path: Path) -> tuple[int, int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return (_pil_channels(im.mode), im.height, im.width)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """One image file as a (C, H, W) array in its own dtype (uint8, uint16, float...)."""
+    if _is_tiff(path):
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            return _tiff_to_chw(series.asarray(), series.axes, path)
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode == "P":
+            im = im.convert("RGB")
+        elif im.mode == "PA":
+            im = im.convert("RGBA")
+        arr = np.asarray(im)
+    return arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
+
+
+def header_shape(path: Path) -> tuple[int, int, int]:
+    """(C, H, W) from the file header, without decoding pixels."""
+    return tiff_header_shape(path) if _is_tiff(path) else pil_header_shape(path)
+
+
+def _progress(items, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="file", disable=len(items) < 2000, file=sys.stderr, leave=False)
+
+
+@dataclass
+class FileSource:
+    """Images stored one per file; checked at open, decoded only when a batch is read."""
+
+    paths: list[Path]
+    root: Path
+    shape: tuple[int, int, int] = None
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def item_id(self, index: int) -> str:
+        return str(self.paths[index])
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        out = np.empty((len(indices), *self.shape), dtype=np.float32)
+        for row, i in enumerate(indices):
+            out[row] = self._decode(self.paths[i])
+        return out
+
+    def _decode(self, path: Path) -> np.ndarray:
+        arr = decoded_image(path)
+        if arr.shape != self.shape:
+            raise DataError(f"{path}: image is {arr.shape} (C, H, W) but the others are {self.shape}; "
+                            "resize it or remove it so that all images have one size.")
+        return arr
+
+
+def checked_file_source(paths: list[Path], root: Path, skip_bad: bool) -> FileSource:
+    """A FileSource over `paths` after checking every file.
+
+    Without `skip_bad` every header is read (cheap) and the first bad file stops with its name.
+    With `skip_bad` every file is fully decoded, bad ones are dropped and listed on stderr.
+    """
+    source = FileSource(paths=[], root=root)
+    check = _decode_shape if skip_bad else _header_shape_or_error
+    for path in _progress(paths, "checking images"):
+        try:
+            shape = check(path)
+        except DataError as e:
+            if not skip_bad:
+                raise
+            source.skipped.append((path, str(e)))
+            continue
+        if source.shape is None:
+            source.shape = shape
+        elif shape != source.shape:
+            if skip_bad:
+                source.skipped.append((path, f"size {shape} differs from {source.shape}"))
+                continue
+            raise DataError(f"{path}: image is {shape} (C, H, W) but {source.paths[0]} is {source.shape}; "
+                            "resize so that all images have one size, or pass --skip-bad to skip odd ones.")
+        source.paths.append(path)
+    for path, why in source.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    if source.skipped:
+        print(f"skipped {len(source.skipped)} of {len(paths)} image files (--skip-bad)", file=sys.stderr)
+    return source
+
+
+def _header_shape_or_error(path: Path) -> tuple[int, int, int]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return header_shape(path)
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(f"{path}: not a readable image ({type(e).__name__}: {e}); "
+                        "replace or delete it, or rerun with --skip-bad to skip broken images.") from None
+
+
+def decoded_image(path: Path) -> np.ndarray:
+    """`read_image`, with any decoder failure turned into a DataError naming the file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return read_image(path)
+    except DataError:
+        raise
+    except Exception as e:  # PIL and tifffile raise many types for corrupt files
+        raise DataError(f"{path}: cannot decode this image ({type(e).__name__}: {e}); "
+                        "replace or delete it, or rerun with --skip-bad to skip broken images.") from None
+
+
+def _decode_shape(path: Path) -> tuple[int, int, int]:
+    return tuple(decoded_image(path).shape)

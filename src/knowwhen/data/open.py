@@ -1,0 +1,65 @@
+"""open_dataset: one call from a path or a built-in name to an ImageDataset."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DataError
+from .arrays import open_npz
+from .builtin import BUILTINS, open_builtin
+from .dataset import ImageDataset
+from .folders import open_folder, open_manifest
+from .hdf5 import looks_like_deeploc, open_deeploc, open_hdf5
+from .idx import open_idx
+
+FORMATS = ("idx", "folder", "csv", "npz", "hdf5", "deeploc")
+
+
+def detect_format(path: Path) -> str:
+    """The format name for `path`, from its suffix or (for folders) its contents."""
+    name = path.name.lower()
+    if path.is_dir():
+        has_idx = any("idx3-ubyte" in p.name for p in path.iterdir())
+        return "idx" if has_idx else "folder"
+    if "-ubyte" in name:
+        return "idx"
+    if name.endswith((".h5", ".hdf5", ".hdf")):
+        return "deeploc" if looks_like_deeploc(path) else "hdf5"
+    for suffix, fmt in (".csv", "csv"), (".npz", "npz"):
+        if name.endswith(suffix):
+            return fmt
+    raise DataError(f"{path}: cannot tell the format from the name; pass --format with one of {', '.join(FORMATS)}.")
+
+
+def open_dataset(source: str | Path, format: str | None = None, options: dict | None = None,
+                 skip_bad: bool = False) -> ImageDataset:
+    """Opens images with labels from a path or a built-in name.
+
+    Args:
+        source: a file, a folder, or a built-in name (`digits`, `fashion-mnist`).
+        format: one of FORMATS to override detection.
+        options: format options: `channels` ("auto"/"first"/"last"), `image_shape` (C, H, W) for flat rows,
+            `x_key`/`y_key` for HDF5, `class_names` to fix the class order.
+        skip_bad: skip unreadable image files (each one is listed) instead of stopping.
+
+    Example:
+        >>> ds = open_dataset("digits")
+        >>> ds.shape, len(ds.class_names)
+        ((1, 8, 8), 10)
+    """
+    if format is not None and format not in FORMATS:
+        raise DataError(f"format {format!r} is unknown; use one of {', '.join(FORMATS)}.")
+    if format is None and str(source) in BUILTINS and not Path(source).exists():
+        return open_builtin(str(source))
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder (built-in names: {', '.join(BUILTINS)}).")
+    fmt = format or detect_format(path)
+    openers = {
+        "idx": lambda: open_idx(path, options),
+        "folder": lambda: open_folder(path, options, skip_bad),
+        "csv": lambda: open_manifest(path, options, skip_bad),
+        "npz": lambda: open_npz(path, options),
+        "hdf5": lambda: open_hdf5(path, options),
+        "deeploc": lambda: open_deeploc(path, options),
+    }
+    return openers[fmt]()

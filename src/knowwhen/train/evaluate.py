@@ -1,0 +1,38 @@
+"""Deterministic accuracy and loss of a finished run on its own validation and test splits."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..checkpoint import Run
+from ..config import TrainConfig
+from ..data import ImageDataset
+from ..data.loader import make_loader
+from ..data.splits import Split
+from ..losses import LOSSES
+
+
+@torch.no_grad()
+def logits_and_labels(model: torch.nn.Module, loader) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K) logits of `model` in eval mode over a loader of (x, y), and the (N,) labels."""
+    model.eval()
+    logits, labels = [], []
+    for x, y in loader:
+        logits.append(model(x).numpy())
+        labels.append(y.numpy())
+    return np.concatenate(logits), np.concatenate(labels)
+
+
+def split_metrics(run: Run, ds: ImageDataset, split: Split, config: TrainConfig) -> dict:
+    """{val,test}_{loss,acc} of the run's best weights, with dropout off."""
+    out = {}
+    for name in ("val", "test"):
+        idx = getattr(split, name)
+        if len(idx) == 0:
+            continue
+        loader = make_loader(ds, idx, run.normalizer, 512, label_map=split.label_map)
+        logits, y = logits_and_labels(run.model, loader)
+        out[f"{name}_acc"] = float((logits.argmax(1) == y).mean())
+        out[f"{name}_loss"] = float(LOSSES[config.loss](torch.from_numpy(logits), torch.from_numpy(y)))
+        out[f"{name}_images"] = int(len(idx))
+    return out

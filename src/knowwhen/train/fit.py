@@ -1,0 +1,147 @@
+"""train(config, out): open the data, split, normalise, fit with Lightning, write the run directory."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import warnings
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..checkpoint import CONFIG, WEIGHTS, load_run, read_config, write_config
+from ..config import TrainConfig, config_from_dict, config_to_dict
+from ..data import ImageDataset, open_dataset
+from ..data.loader import make_loader
+from ..data.normalize import Normalizer, fit_normalizer
+from ..data.splits import Split, split_dataset
+from ..errors import ConfigError
+from ..models import create_model
+from ..seed import seed_everything
+from .callbacks import RESUME, BestWeights, EpochMetrics, ResumeState
+from .evaluate import split_metrics
+
+# Fields that may change when a run is resumed: they do not change what is learned.
+_RESUMABLE_CHANGES = {"epochs", "progress", "num_workers", "max_minutes"}
+
+
+def _resume_changes(saved: TrainConfig, new: TrainConfig) -> list[str]:
+    a, b = config_to_dict(saved), config_to_dict(new)
+    return [k for k in a if k not in _RESUMABLE_CHANGES and a[k] != b[k]]
+
+
+def _prepare_run_dir(out: Path, config: TrainConfig, resume: bool, overwrite: bool) -> dict | None:
+    """Checks `out` for the requested action; returns the saved config.json when resuming."""
+    exists = (out / CONFIG).exists()
+    if resume:
+        if not exists:
+            raise ConfigError(f"{out}: nothing to resume (no {CONFIG}); drop --resume to start a new run.")
+        payload = read_config(out)
+        saved = config_from_dict(TrainConfig, payload["train"], f"{out / CONFIG}: train")
+        changed = _resume_changes(saved, config)
+        if changed:
+            raise ConfigError(f"{out}: cannot resume with different settings ({', '.join(changed)}); "
+                              "repeat the original command with --resume (only --epochs may change).")
+        return payload
+    if exists and not overwrite:
+        status = read_config(out).get("status")
+        hint = "add --resume to continue it" if status != "complete" else "choose another --out"
+        raise ConfigError(f"{out}: already holds a run (status {status!r}); {hint}, or pass --overwrite.")
+    for name in (CONFIG, WEIGHTS, RESUME, "metrics.csv"):
+        (out / name).unlink(missing_ok=True)
+    return None
+
+
+def _payload(config: TrainConfig, ds: ImageDataset, split: Split, normalizer: Normalizer, status: str,
+             **extra) -> dict:
+    counts = lambda idx: np.bincount(ds.labels[idx], minlength=len(ds.class_names)).tolist()  # noqa: E731
+    return {
+        "knowwhen_version": __version__,
+        "status": status,
+        "model": {"name": config.model.name, "args": dict(config.model.args)},
+        "class_names": list(split.class_names),
+        "input_shape": list(ds.shape),
+        "normalization": normalizer.to_dict(),
+        "train": config_to_dict(config),
+        "data": {"source": ds.path, "format": ds.format, "images": len(ds), "class_names": list(ds.class_names),
+                 "holdout_classes": list(config.data.holdout_classes), "sizes": split.sizes(),
+                 "class_counts": {k: counts(getattr(split, k)) for k in ("train", "val", "test", "novel")}},
+        **extra,
+    }
+
+
+def _trainer(config: TrainConfig, out: Path, monitor: str, has_val: bool):
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    callbacks = [EpochMetrics(out), BestWeights(out, monitor)]
+    if config.patience is not None:
+        callbacks.append(EarlyStopping(monitor, patience=config.patience, check_on_train_epoch_end=not has_val))
+    callbacks.append(ResumeState(out))
+    return L.Trainer(
+        max_epochs=config.epochs, accelerator=config.accelerator, devices=1, logger=False,
+        callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=config.progress,
+        enable_model_summary=False, num_sanity_val_steps=0, deterministic=True,
+        max_time=timedelta(minutes=config.max_minutes) if config.max_minutes else None,
+        use_distributed_sampler=False, default_root_dir=str(out),
+    )
+
+
+def _quiet_lightning() -> None:
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = None, resume: bool = False,
+          overwrite: bool = False) -> Path:
+    """Trains a model as `config` says and writes the run directory `out`; returns its path.
+
+    Args:
+        config: what to train on and how.
+        out: the run directory (created). It receives model.safetensors (the best epoch), config.json
+            and metrics.csv; resume.ckpt holds the training state until training ends.
+        dataset: an already opened dataset; by default `config.data` is opened.
+        resume: continue an interrupted run in `out` (same settings; `epochs` may grow).
+        overwrite: replace a run already in `out`.
+
+    Example:
+        >>> cfg = TrainConfig(DataConfig("digits"), ModelConfig("cnn"), epochs=3)  # doctest: +SKIP
+        >>> run_dir = train(cfg, "runs/digits")
+    """
+    out = Path(out)
+    saved = _prepare_run_dir(out, config, resume, overwrite)
+    _quiet_lightning()
+    d = config.data
+    ds = dataset if dataset is not None else open_dataset(d.source, d.format, d.options, d.skip_bad)
+    split = split_dataset(ds, d.val_fraction, d.test_fraction, d.holdout_classes, config.seed)
+    normalizer = (Normalizer.from_dict(saved["normalization"]) if saved
+                  else fit_normalizer(ds, split.train, d.clip_percentiles, config.seed))
+    seed_everything(config.seed)
+    net = create_model(config.model.name, ds.shape, len(split.class_names), **config.model.args)
+    out.mkdir(parents=True, exist_ok=True)
+    write_config(out, _payload(config, ds, split, normalizer, "training"))
+
+    from .module import Classifier
+
+    loader = lambda idx, shuffle: make_loader(ds, idx, normalizer, config.batch_size, shuffle,  # noqa: E731
+                                              config.seed, split.label_map, config.num_workers)
+    has_val = len(split.val) > 0
+    trainer = _trainer(config, out, "val_loss" if has_val else "train_loss", has_val)
+    started = time.perf_counter()
+    ckpt = out / RESUME if resume and (out / RESUME).exists() else None
+    trainer.fit(Classifier(net, config), loader(split.train, True), loader(split.val, False) if has_val else None,
+                ckpt_path=ckpt, weights_only=True)
+    seconds = time.perf_counter() - started + (saved or {}).get("train_seconds", 0.0)
+    best = next(c for c in trainer.callbacks if isinstance(c, BestWeights))
+    run = load_run(out, allow_incomplete=True)
+    metrics = {"best_epoch": best.best_epoch, "epochs_run": trainer.current_epoch,
+               "stopped_early": bool(trainer.should_stop and trainer.current_epoch < config.epochs),
+               **split_metrics(run, ds, split, config)}
+    write_config(out, _payload(config, ds, split, normalizer, "complete", metrics=metrics,
+                               train_seconds=round(seconds, 2)))
+    (out / RESUME).unlink(missing_ok=True)
+    return out
