@@ -10,19 +10,19 @@ from .models import create_model, list_models, model_summary
 __all__ = [
     "AugmentConfig", "CheckpointError", "ConfigError", "DataConfig", "DataError", "ImageDataset",
     "KnowwhenError", "ModelConfig", "Run", "TrainConfig", "create_model", "dataset_from_arrays",
-    "list_models", "load_run", "model_summary", "open_dataset", "predict", "train", "KnowwhenClassifier",
-    "predict_dataset", "write_predictions",
+    "list_models", "load_run", "model_summary", "open_dataset", "train", "KnowwhenClassifier",
+    "predict", "predict_proba", "predict_dataset", "write_predictions",
 ]
 
 
 def __getattr__(name):
     # Lightning takes seconds to import: load training, prediction and the estimator on first use.
     if name == "train":
-        from .train import train
+        from .training import train
         return train
-    if name in ("predict", "predict_dataset", "write_predictions"):
-        from . import predict as _predict
-        return getattr(_predict, name)
+    if name in ("predict", "predict_proba", "predict_dataset", "write_predictions"):
+        from . import prediction
+        return getattr(prediction, name)
     if name == "KnowwhenClassifier":
         from .estimator import KnowwhenClassifier
         return KnowwhenClassifier

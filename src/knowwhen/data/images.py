@@ -21,13 +21,12 @@ def _tiff_to_chw(arr: np.ndarray, axes: str, path: Path) -> np.ndarray:
     if arr.ndim == 2:
         return arr[None]
     if arr.ndim == 3:
-        if axes and axes[-1] in "SC" and axes[0] not in "SC":
+        if axes[-1:] in ("S", "C"):
             return np.moveaxis(arr, -1, 0)
-        if axes and axes[0] in "SCQZ":
+        if axes[:1] in ("S", "C"):
             return arr
-        if arr.shape[-1] <= 4 < arr.shape[0]:
-            return np.moveaxis(arr, -1, 0)
-        return arr
+        # Page-stacked files (axes like QYX) do not say which axis holds channels: take the smallest.
+        return np.moveaxis(arr, -1, 0) if arr.shape[-1] < min(arr.shape[:2]) else arr
     raise DataError(f"{path}: TIFF holds an array shaped {arr.shape} (axes {axes or '?'}); "
                     "knowwhen reads one 2-D image with optional channels per file.")
 

@@ -77,7 +77,8 @@ def _percentiles(ds, sample, clip_percentiles, rng, batch_size):
     values = []
     for _, x in ds.batches(sample, batch_size):
         flat = x.reshape(len(x), c, h * w)
-        pick = rng.integers(0, h * w, size=per_image)
+        # Every pixel when they fit in the budget (exact percentiles), else a sample without replacement.
+        pick = np.arange(h * w) if per_image >= h * w else rng.choice(h * w, per_image, replace=False)
         values.append(flat[:, :, pick].transpose(1, 0, 2).reshape(c, -1))
     values = np.concatenate(values, axis=1)
     lo, hi = clip_percentiles

@@ -40,6 +40,8 @@ def _prepare_run_dir(out: Path, config: TrainConfig, resume: bool, overwrite: bo
             raise ConfigError(f"{out}: nothing to resume (no {CONFIG}); drop --resume to start a new run.")
         payload = read_config(out)
         saved = config_from_dict(TrainConfig, payload["train"], f"{out / CONFIG}: train")
+        for stale in out.glob(".*.tmp"):  # a write the kill interrupted; the real file is intact
+            stale.unlink()
         changed = _resume_changes(saved, config)
         if changed:
             raise ConfigError(f"{out}: cannot resume with different settings ({', '.join(changed)}); "
@@ -94,6 +96,7 @@ def _quiet_lightning() -> None:
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
 
 
 def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = None, resume: bool = False,

@@ -1,0 +1,166 @@
+"""The commands of the `knowwhen` CLI; each builds a config, calls one API function and prints."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .cli import DATA_FORMAT, DATA_OPTION, SKIP_BAD, _open, app, handle_errors, parse_pairs
+from .errors import ConfigError
+
+
+def _clip(text: Optional[str]):
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ConfigError(f"--clip-percentiles {text!r}: write LOW,HIGH, e.g. 0.1,99.9.")
+    try:
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ConfigError(f"--clip-percentiles {text!r}: LOW and HIGH must be numbers, e.g. 0.1,99.9.") from None
+
+
+@app.command()
+@handle_errors
+def train(
+    data: str = typer.Argument(..., help="Path to images (file or folder) or a built-in name: digits, fashion-mnist."),
+    out: Path = typer.Option(..., "--out", help="Run directory to write."),
+    model: str = typer.Option("cnn", help="Model name (see `knowwhen models`)."),
+    epochs: int = typer.Option(10, help="Maximum number of epochs."),
+    batch_size: int = typer.Option(128, help="Images per batch."),
+    lr: float = typer.Option(1e-3, help="Learning rate."),
+    optimizer: str = typer.Option("adam", help="adam or sgd."),
+    momentum: float = typer.Option(0.9, help="SGD momentum."),
+    weight_decay: float = typer.Option(0.0, help="L2 weight decay."),
+    loss: str = typer.Option("cross_entropy", help="cross_entropy or hinge (multi-class SVM)."),
+    patience: int = typer.Option(5, help="Early stopping: epochs without a better validation loss; 0 disables."),
+    seed: int = typer.Option(0, help="Seed for splits, initialisation, shuffling and augmentation."),
+    dropout: Optional[float] = typer.Option(None, help="Dropout rate before the dense layers."),
+    model_arg: List[str] = typer.Option(None, "--model-arg", help="Model argument KEY=VALUE; repeatable."),
+    val_fraction: float = typer.Option(0.1, help="Fraction of the non-test images used for validation."),
+    test_fraction: float = typer.Option(0.2, help="Fraction held out for testing (unless the data has a test split)."),
+    holdout_class: List[str] = typer.Option(None, "--holdout-class", help="Class kept out of training as 'novel'; repeatable."),
+    clip_percentiles: Optional[str] = typer.Option(None, help="Clip each channel at LOW,HIGH percentiles, e.g. 0.1,99.9."),
+    rotate: float = typer.Option(0.0, help="Augmentation: max rotation in degrees."),
+    zoom: float = typer.Option(0.0, help="Augmentation: max relative zoom."),
+    shear: float = typer.Option(0.0, help="Augmentation: max shear in degrees."),
+    shift: float = typer.Option(0.0, help="Augmentation: max shift as a fraction of the size."),
+    hflip: bool = typer.Option(False, help="Augmentation: random left-right flips."),
+    vflip: bool = typer.Option(False, help="Augmentation: random up-down flips."),
+    max_minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (best epoch kept)."),
+    fmt: Optional[str] = DATA_FORMAT,
+    option: List[str] = DATA_OPTION,
+    skip_bad: bool = SKIP_BAD,
+    resume: bool = typer.Option(False, help="Continue an interrupted run in --out (repeat the same options)."),
+    overwrite: bool = typer.Option(False, help="Replace a run already in --out."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+):
+    """Train a model and save the run.
+
+    Example: knowwhen train fashion-mnist --model cnn --epochs 10 --out runs/fmnist --holdout-class Shirt
+    """
+    from .config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
+    from .training import train as train_run
+
+    args = parse_pairs(model_arg, "--model-arg")
+    if dropout is not None:
+        args["dropout"] = dropout
+    config = TrainConfig(
+        DataConfig(data, fmt, parse_pairs(option, "--option"), val_fraction, test_fraction,
+                   tuple(holdout_class or ()), _clip(clip_percentiles), skip_bad),
+        ModelConfig(model, args), AugmentConfig(rotate, zoom, shear, shift, hflip, vflip),
+        optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, loss=loss, epochs=epochs,
+        batch_size=batch_size, patience=patience or None, seed=seed, max_minutes=max_minutes, progress=not quiet)
+    run_dir = train_run(config, out, resume=resume, overwrite=overwrite)
+    _print_result(run_dir)
+
+
+def _print_result(run_dir: Path) -> None:
+    from .checkpoint import read_config
+
+    payload = read_config(run_dir)
+    m = payload.get("metrics", {})
+    parts = [f"{k} {m[k]:.4f}" for k in ("val_acc", "test_acc") if k in m]
+    typer.echo(f"saved run {run_dir} (best epoch {m.get('best_epoch')}, {m.get('epochs_run')} epochs, "
+               f"{payload.get('train_seconds', 0):.0f} s): {', '.join(parts) or 'no held-out images'}")
+
+
+@app.command()
+@handle_errors
+def predict(
+    run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`."),
+    data: str = typer.Argument(..., help="Images to predict: a path or built-in name."),
+    out: Path = typer.Option(..., "--out", help="CSV to write: id, label, pred, p_max, prob_<class>."),
+    batch_size: int = typer.Option(512, help="Images per batch."),
+    fmt: Optional[str] = DATA_FORMAT,
+    option: List[str] = DATA_OPTION,
+    skip_bad: bool = SKIP_BAD,
+    quiet: bool = typer.Option(False, help="No progress bar."),
+):
+    """Predict every image and write one CSV row per image.
+
+    Example: knowwhen predict runs/fmnist fashion-mnist --out predictions.csv
+    """
+    from .checkpoint import load_run
+    from .prediction import write_predictions
+
+    loaded = load_run(run)
+    ds = _open(data, fmt, option, skip_bad)
+    write_predictions(loaded, ds, out, batch_size, progress=not quiet)
+    typer.echo(f"wrote {len(ds)} predictions to {out}")
+
+
+@app.command()
+@handle_errors
+def info(run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`.")):
+    """Show a run: the model with parameter counts, the data it saw, its metrics.
+
+    Example: knowwhen info runs/fmnist
+    """
+    from .checkpoint import load_run
+
+    loaded = load_run(run)
+    data = loaded.info.get("data", {})
+    typer.echo(f"run {loaded.path}  (knowwhen {loaded.info.get('knowwhen_version')}, "
+               f"format {loaded.info.get('format_version')})")
+    typer.echo(f"model {loaded.config.model.name} {loaded.config.model.args or ''}\n{loaded.summary()}")
+    typer.echo(f"classes ({len(loaded.class_names)}): {', '.join(loaded.class_names)}")
+    typer.echo(f"data {data.get('source')} [{data.get('format')}], {data.get('images')} images, "
+               f"split {data.get('sizes')}, held out: {', '.join(data.get('holdout_classes', [])) or 'none'}")
+    for key, value in loaded.metrics.items():
+        typer.echo(f"  {key:<14} {value:.4f}" if isinstance(value, float) else f"  {key:<14} {value}")
+    typer.echo(f"training time {loaded.info.get('train_seconds', 0):.1f} s")
+
+
+@app.command()
+@handle_errors
+def models():
+    """List the registered models and their arguments.
+
+    Example: knowwhen models
+    """
+    from .models import list_models, model_args
+
+    for name in list_models():
+        typer.echo(f"{name:<8} " + ", ".join(f"{k}={v!r}" for k, v in model_args(name).items()))
+
+
+@app.command()
+@handle_errors
+def demo(
+    out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for the demo's run and predictions."),
+    epochs: int = typer.Option(3, help="Epochs to train."),
+    max_minutes: float = typer.Option(4.0, help="Training time limit in minutes."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+):
+    """Train the course's CNN on Fashion-MNIST (digits when it is not installed) and report test accuracy.
+
+    Example: knowwhen demo --out demo-output
+    """
+    from .demo import run_demo
+
+    result = run_demo(out, epochs=epochs, max_minutes=max_minutes, progress=not quiet, echo=typer.echo)
+    typer.echo(f"test accuracy {result['test_acc']:.4f} on {result['test_images']} images "
+               f"({result['dataset']}); run in {result['run']}, predictions in {result['predictions']}")

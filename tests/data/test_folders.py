@@ -1,0 +1,123 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _fakes import image_folder, write_image
+from knowwhen import DataError, open_dataset
+
+
+def test_png_folder_grey_8bit(tmp_path):
+    ds = open_dataset(image_folder(tmp_path / "root", ("cat", "dog"), 3))
+    assert ds.format == "folder" and ds.class_names == ("cat", "dog") and ds.shape == (1, 8, 8)
+    assert ds.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert ds.item_id(0).endswith("cat/000.png")
+    assert ds.images([0, 5]).shape == (2, 1, 8, 8)
+
+
+def test_16bit_png_keeps_its_range(tmp_path):
+    img = np.full((6, 5), 40_000, np.uint16)
+    write_image(tmp_path / "r" / "a" / "x.png", img)
+    write_image(tmp_path / "r" / "b" / "y.png", img)
+    ds = open_dataset(tmp_path / "r")
+    assert ds.shape == (1, 6, 5) and ds.images([0]).max() == 40_000
+
+
+def test_rgb_and_jpeg(tmp_path):
+    rgb = np.zeros((7, 9, 3), np.uint8)
+    rgb[..., 1] = 200
+    for cls in ("a", "b"):
+        write_image(tmp_path / "r" / cls / "x.jpg", rgb)
+    ds = open_dataset(tmp_path / "r")
+    x = ds.images([0])
+    assert ds.shape == (3, 7, 9) and x[0, 1].mean() > 150 > x[0, 0].mean()
+
+
+@pytest.mark.parametrize("layout", ["CYX", "YXC"])
+def test_multichannel_tiff(tmp_path, layout):
+    chw = np.stack([np.full((10, 12), v, np.uint16) for v in (1, 2, 3, 4, 5)])
+    arr = chw if layout == "CYX" else np.moveaxis(chw, 0, -1)
+    for cls in ("a", "b"):
+        write_image(tmp_path / "r" / cls / "x.tif", arr)
+    ds = open_dataset(tmp_path / "r")
+    assert ds.shape == (5, 10, 12)
+    np.testing.assert_array_equal(ds.images([0])[0, :, 0, 0], [1, 2, 3, 4, 5])
+
+
+def test_unreadable_image_among_many_names_the_file(tmp_path):
+    root = image_folder(tmp_path / "r", ("a", "b"), 20)
+    (root / "b" / "broken.png").write_bytes(b"not a png at all")
+    with pytest.raises(DataError, match=r"broken\.png.*--skip-bad"):
+        open_dataset(root)
+
+
+def test_skip_bad_skips_and_lists_every_bad_file(tmp_path, capsys):
+    root = image_folder(tmp_path / "r", ("a", "b"), 5)
+    (root / "a" / "bad1.png").write_bytes(b"junk")
+    good = (root / "b" / "000.png").read_bytes()
+    (root / "b" / "bad2.png").write_bytes(good[: len(good) // 2])  # valid header, truncated pixels
+    ds = open_dataset(root, skip_bad=True)
+    err = capsys.readouterr().err
+    assert len(ds) == 10 and "bad1.png" in err and "bad2.png" in err and "skipped 2 of 12" in err
+    assert not any(Path(ds.item_id(i)).name.startswith("bad") for i in range(len(ds)))
+
+
+def test_truncated_pixels_fail_at_read_with_the_file_name(tmp_path):
+    root = image_folder(tmp_path / "r", ("a", "b"), 2)
+    good = (root / "b" / "000.png").read_bytes()
+    (root / "b" / "000.png").write_bytes(good[: len(good) // 2])
+    ds = open_dataset(root)
+    with pytest.raises(DataError, match=r"000\.png: cannot decode"):
+        ds.images(np.arange(len(ds)))
+
+
+def test_images_of_different_sizes(tmp_path):
+    root = image_folder(tmp_path / "r", ("a", "b"), 2)
+    write_image(root / "b" / "big.png", np.zeros((9, 9), np.uint8))
+    with pytest.raises(DataError, match=r"big\.png.*one size"):
+        open_dataset(root)
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no images found"):
+        open_dataset(tmp_path / "empty")
+
+
+def test_class_folder_without_images(tmp_path):
+    root = image_folder(tmp_path / "r", ("a", "b"), 2)
+    (root / "c").mkdir()
+    with pytest.raises(DataError, match="class 'c' has no images"):
+        open_dataset(root)
+
+
+def test_flat_folder_is_unlabelled(tmp_path):
+    for i in range(3):
+        write_image(tmp_path / "u" / f"{i}.png", np.zeros((4, 4), np.uint8))
+    ds = open_dataset(tmp_path / "u")
+    assert len(ds) == 3 and not ds.labelled and ds.class_names == ()
+
+
+def test_csv_manifest_relative_paths(tmp_path):
+    root = image_folder(tmp_path / "imgs", ("x", "y"), 2)
+    lines = ["path,label"] + [f"imgs/{c}/{i:03d}.png,{c}" for c in ("y", "x") for i in range(2)]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    ds = open_dataset(tmp_path / "m.csv")
+    assert ds.format == "csv" and ds.class_names == ("x", "y") and ds.labels.tolist() == [1, 1, 0, 0]
+    assert ds.images([0]).shape == (1, 1, 8, 8) and root.exists()
+
+
+def test_manifest_missing_file_and_declared_class_without_images(tmp_path):
+    image_folder(tmp_path / "imgs", ("x",), 1)
+    (tmp_path / "m.csv").write_text("path,label\nimgs/x/000.png,x\nimgs/x/nope.png,x\n")
+    with pytest.raises(DataError, match=r"m\.csv line 3: .*nope\.png does not exist"):
+        open_dataset(tmp_path / "m.csv")
+    (tmp_path / "m2.csv").write_text("path,label\nimgs/x/000.png,x\n")
+    with pytest.raises(DataError, match="'z' have no images"):
+        open_dataset(tmp_path / "m2.csv", options={"class_names": ["x", "z"]})
+
+
+def test_manifest_without_path_column(tmp_path):
+    (tmp_path / "m.csv").write_text("file,label\na.png,x\n")
+    with pytest.raises(DataError, match="no 'path' column"):
+        open_dataset(tmp_path / "m.csv")

@@ -1,0 +1,53 @@
+import csv
+
+from typer.testing import CliRunner
+
+from knowwhen.cli import app
+
+runner = CliRunner()
+
+
+def test_train_predict_info_end_to_end(tmp_path):
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", "digits", "--model", "mlp", "--epochs", "2", "--out", str(run), "--quiet",
+                            "--holdout-class", "9", "--model-arg", "hidden=32"])
+    assert r.exit_code == 0, r.output
+    assert "saved run" in r.output and "test_acc" in r.output
+    r = runner.invoke(app, ["predict", str(run), "digits", "--out", str(tmp_path / "p.csv"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(tmp_path / "p.csv")))
+    assert len(rows) == 1797 and "prob_9" not in rows[0] and {r["label"] for r in rows} >= {"9"}
+    r = runner.invoke(app, ["info", str(run)])
+    assert r.exit_code == 0 and "total parameters" in r.output and "held out: 9" in r.output
+
+
+def test_bad_input_is_one_line_on_stderr_with_exit_code_2(tmp_path):
+    r = runner.invoke(app, ["train", str(tmp_path / "missing"), "--out", str(tmp_path / "r")])
+    assert r.exit_code == 2
+    assert r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.output
+    r = runner.invoke(app, ["train", "digits", "--out", str(tmp_path / "r"), "--lr", "-3"])
+    assert r.exit_code == 2 and "`lr` is -3.0" in r.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    r = runner.invoke(app, ["--debug", "info", str(tmp_path / "nope")])
+    assert r.exit_code == 2 and "Traceback" in r.stderr
+
+
+def test_every_command_has_help_with_an_example():
+    for cmd in ("train", "predict", "info", "demo", "models"):
+        r = runner.invoke(app, [cmd, "--help"])
+        assert r.exit_code == 0 and "Example: knowwhen" in r.output
+
+
+def test_skip_bad_from_the_cli(tmp_path, digits_run):
+    from _fakes import image_folder
+
+    root = image_folder(tmp_path / "imgs", ("a", "b"), 3)
+    (root / "a" / "bad.png").write_bytes(b"junk")
+    r = runner.invoke(app, ["predict", str(digits_run), str(root), "--out", str(tmp_path / "p.csv")])
+    assert r.exit_code == 2 and "bad.png" in r.stderr and "--skip-bad" in r.stderr
+    r = runner.invoke(app, ["predict", str(digits_run), str(root), "--out", str(tmp_path / "p.csv"), "--skip-bad"])
+    assert r.exit_code == 0 and "skipped" in r.stderr and "bad.png" in r.stderr
+    assert len(list(csv.DictReader(open(tmp_path / "p.csv")))) == 6

@@ -1,0 +1,110 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import knowwhen as kw
+from knowwhen.prediction import predict_proba
+
+
+def _cfg(**kw_):
+    base = dict(data=kw.DataConfig("digits"), model=kw.ModelConfig("mlp", {"hidden": 64}), epochs=3,
+                progress=False, seed=0)
+    base.update(kw_)
+    return kw.TrainConfig(**base)
+
+
+def test_cnn_learns_digits_well_above_chance(digits_run):
+    run = kw.load_run(digits_run)
+    assert run.metrics["test_acc"] > 0.6  # chance is 0.1
+    rows = list(csv.DictReader(open(digits_run / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    assert not (digits_run / "resume.ckpt").exists()
+
+
+def test_saved_run_reloads_with_identical_predictions(digits_run):
+    ds = kw.open_dataset("digits")
+    x = ds.images(np.arange(100))
+    a = predict_proba(kw.load_run(digits_run), x)
+    b = predict_proba(kw.load_run(digits_run), x)
+    assert np.array_equal(a, b)
+    # The reloaded model equals the best epoch's weights on disk.
+    state = load_file(str(digits_run / "model.safetensors"))
+    run = kw.load_run(digits_run)
+    assert all(torch.equal(v, state[k]) for k, v in run.model.state_dict().items())
+
+
+def test_training_is_reproducible_from_the_seed(tmp_path):
+    a = kw.train(_cfg(epochs=2), tmp_path / "a")
+    b = kw.train(_cfg(epochs=2), tmp_path / "b")
+    sa, sb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_hinge_loss_sgd_and_augmentation_train(tmp_path):
+    cfg = _cfg(loss="hinge", optimizer="sgd", lr=0.05, epochs=4,
+               augment=kw.AugmentConfig(rotation=10, shift=0.1))
+    run = kw.load_run(kw.train(cfg, tmp_path / "h"))
+    assert run.metrics["test_acc"] > 0.5
+
+
+def test_holdout_class_is_not_an_output(tmp_path):
+    cfg = _cfg(data=kw.DataConfig("digits", holdout_classes=("9",)))
+    run = kw.load_run(kw.train(cfg, tmp_path / "h"))
+    assert run.class_names == tuple("012345678")
+    info = json.loads((tmp_path / "h" / "config.json").read_text())["data"]
+    assert info["sizes"]["novel"] == 180 and info["class_counts"]["train"][9] == 0
+
+
+def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path):
+    cfg = _cfg(epochs=30, patience=1, lr=0.5)  # a huge learning rate makes validation loss rise quickly
+    run = kw.load_run(kw.train(cfg, tmp_path / "e"))
+    assert run.metrics["stopped_early"] and run.metrics["epochs_run"] < 30
+    rows = list(csv.DictReader(open(tmp_path / "e" / "metrics.csv")))
+    best = min(range(len(rows)), key=lambda i: float(rows[i]["val_loss"]))
+    assert run.metrics["best_epoch"] == best
+
+
+def test_existing_run_is_not_overwritten_by_accident(tmp_path):
+    kw.train(_cfg(epochs=1), tmp_path / "r")
+    with pytest.raises(kw.ConfigError, match="already holds a run"):
+        kw.train(_cfg(epochs=1), tmp_path / "r")
+    with pytest.raises(kw.ConfigError, match="different settings.*lr"):
+        kw.train(_cfg(epochs=1, lr=0.1), tmp_path / "r", resume=True)
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
+    epochs = 6
+    full = kw.train(_cfg(epochs=epochs, patience=None), tmp_path / "full")
+    out = tmp_path / "killed"
+    code = ("import knowwhen as kw; kw.train(kw.TrainConfig(kw.DataConfig('digits'), "
+            "kw.ModelConfig('mlp', {'hidden': 64}), epochs=%d, patience=None, progress=False, seed=0), %r)"
+            % (epochs, str(out)))
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "metrics.csv").exists() and len((out / "metrics.csv").read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    status = json.loads((out / "config.json").read_text())["status"]
+    if status == "complete":
+        pytest.skip("the training process finished before it could be killed")
+    with pytest.raises(kw.CheckpointError, match="did not finish"):
+        kw.load_run(out)
+    kw.train(_cfg(epochs=epochs, patience=None), out, resume=True)
+    a, b = load_file(str(full / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == list(range(epochs))
+    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
