@@ -51,3 +51,29 @@ def test_skip_bad_from_the_cli(tmp_path, digits_run):
     r = runner.invoke(app, ["predict", str(digits_run), str(root), "--out", str(tmp_path / "p.csv"), "--skip-bad"])
     assert r.exit_code == 0 and "skipped" in r.stderr and "bad.png" in r.stderr
     assert len(list(csv.DictReader(open(tmp_path / "p.csv")))) == 6
+
+
+def test_resume_from_the_cli_after_an_interrupted_run(tmp_path):
+    import json
+
+    run = tmp_path / "run"
+    args = ["train", "digits", "--model", "linear", "--epochs", "2", "--out", str(run), "--quiet"]
+    assert runner.invoke(app, args).exit_code == 0
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["status"] = "training"  # as a killed run leaves it (before any epoch finished: no resume.ckpt)
+    (run / "config.json").write_text(json.dumps(cfg))
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "--resume" in r.stderr
+    r = runner.invoke(app, args + ["--resume"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((run / "config.json").read_text())["status"] == "complete"
+
+
+def test_demo_falls_back_to_digits_and_says_so(tmp_path, monkeypatch):
+    import knowwhen.demo
+
+    monkeypatch.setattr(knowwhen.demo, "fashion_mnist_available", lambda: False)
+    r = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--epochs", "1", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "using scikit-learn's digits" in r.output and "test accuracy" in r.output
+    assert (tmp_path / "demo" / "predictions.csv").exists() and (tmp_path / "demo" / "run" / "model.safetensors").exists()

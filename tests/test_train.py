@@ -78,6 +78,8 @@ def test_existing_run_is_not_overwritten_by_accident(tmp_path):
     kw.train(_cfg(epochs=1), tmp_path / "r")
     with pytest.raises(kw.ConfigError, match="already holds a run"):
         kw.train(_cfg(epochs=1), tmp_path / "r")
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    (tmp_path / "r" / "config.json").write_text(json.dumps({**cfg, "status": "training"}))  # as if killed
     with pytest.raises(kw.ConfigError, match="different settings.*lr"):
         kw.train(_cfg(epochs=1, lr=0.1), tmp_path / "r", resume=True)
 
@@ -108,3 +110,36 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == list(range(epochs))
     assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
+
+
+def test_resume_of_a_complete_run_is_refused(tmp_path):
+    kw.train(_cfg(epochs=1), tmp_path / "r")
+    with pytest.raises(kw.ConfigError, match="complete; nothing to resume"):
+        kw.train(_cfg(epochs=2), tmp_path / "r", resume=True)
+
+
+def test_nan_in_an_hdf5_training_set_stops_with_the_item(tmp_path):
+    import h5py
+
+    x = np.random.default_rng(0).random((40, 6, 6)).astype(np.float32)
+    x[17, 2, 2] = np.inf
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["x"], f["y"] = x, np.arange(40) % 2
+    cfg = _cfg(data=kw.DataConfig(str(tmp_path / "d.h5"), test_fraction=0.0, val_fraction=0.0))
+    with pytest.raises(kw.DataError, match=r"NaN or infinite.*d\.h5:17"):
+        kw.train(cfg, tmp_path / "r")
+
+
+@pytest.mark.skipif(not __import__("_fakes").DEEPLOC.exists(), reason="../shared/data/deeploc is absent")
+def test_vgg_trains_on_the_real_deeploc_file_with_percentile_clipping(tmp_path):
+    from _fakes import DEEPLOC
+
+    cfg = kw.TrainConfig(kw.DataConfig(str(DEEPLOC), clip_percentiles=(0.1, 99.9), test_fraction=0.0,
+                                       val_fraction=0.0),
+                         kw.ModelConfig("vgg", {"widths": [8, 16], "dense": 32}), epochs=2, batch_size=8,
+                         progress=False, augment=kw.AugmentConfig(rotation=180, hflip=True, vflip=True))
+    run = kw.load_run(kw.train(cfg, tmp_path / "deeploc"))
+    assert run.input_shape == (2, 64, 64) and len(run.class_names) == 11
+    assert run.normalizer.clip_low is not None and 30_000 < run.normalizer.clip_low[0] < run.normalizer.clip_high[0]
+    probs = kw.predict_proba(run, kw.open_dataset(DEEPLOC).images(np.arange(36)))
+    assert probs.shape == (36, 11) and np.isfinite(probs).all()

@@ -22,7 +22,15 @@ _invocation = {"debug": False}
 
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
+    import logging
+
     _invocation["debug"] = debug
+    logger = logging.getLogger("knowwhen")
+    if not logger.handlers:  # the library logs; the CLI shows its INFO lines on stderr
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def handle_errors(fn):

@@ -50,6 +50,7 @@ def train(
     hflip: bool = typer.Option(False, help="Augmentation: random left-right flips."),
     vflip: bool = typer.Option(False, help="Augmentation: random up-down flips."),
     max_minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (best epoch kept)."),
+    workers: int = typer.Option(0, help="DataLoader worker processes (0 reads in the main process)."),
     fmt: Optional[str] = DATA_FORMAT,
     option: List[str] = DATA_OPTION,
     skip_bad: bool = SKIP_BAD,
@@ -72,7 +73,8 @@ def train(
                    tuple(holdout_class or ()), _clip(clip_percentiles), skip_bad),
         ModelConfig(model, args), AugmentConfig(rotate, zoom, shear, shift, hflip, vflip),
         optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, loss=loss, epochs=epochs,
-        batch_size=batch_size, patience=patience or None, seed=seed, max_minutes=max_minutes, progress=not quiet)
+        batch_size=batch_size, patience=patience or None, seed=seed, max_minutes=max_minutes, progress=not quiet,
+        num_workers=workers)
     run_dir = train_run(config, out, resume=resume, overwrite=overwrite)
     _print_result(run_dir)
 

@@ -49,3 +49,9 @@ def test_summary_parameter_counts_add_up():
     assert sum(r.params for r in rows) == sum(p.numel() for p in net.parameters())
     text = model_summary(net, (2, 64, 64))
     assert "BatchNorm2d" in text and f"{sum(p.numel() for p in net.parameters()):,}" in text
+
+
+@pytest.mark.parametrize("name", ["linear", "mlp", "cnn", "vgg", "resnet"])
+def test_models_are_built_in_training_mode(name):
+    net = create_model(name, (2, 64, 64), 3)
+    assert all(m.training for m in net.modules())

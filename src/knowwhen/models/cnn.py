@@ -8,10 +8,15 @@ from .registry import register_model
 
 
 def _flat_size(model: nn.Module, input_shape) -> int:
+    """Features per image after `model`, from one zero image (batch norm in eval mode only meanwhile)."""
     import torch
 
-    with torch.no_grad():
-        return model(torch.zeros(1, *input_shape)).numel()
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(torch.zeros(1, *input_shape)).numel()
+    finally:
+        model.train()
 
 
 @register_model("cnn")
@@ -47,6 +52,6 @@ def vgg(input_shape, num_classes, widths: tuple = (32, 64, 128), convs_per_block
             channels = width
         layers.append(nn.MaxPool2d(2))                  # halves H and W
     layers.append(nn.Flatten())
-    flat = _flat_size(nn.Sequential(*layers).eval(), input_shape)
+    flat = _flat_size(nn.Sequential(*layers), input_shape)
     return nn.Sequential(*layers, nn.Dropout(dropout), nn.Linear(flat, dense), nn.ReLU(), nn.Dropout(dropout),
                          nn.Linear(dense, num_classes))

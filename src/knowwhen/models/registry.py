@@ -52,7 +52,7 @@ def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int,
             raise ConfigError(f"model {name!r}: `{key}` is {value!r}; use a value in [0, 1).")
     model = _factory(name)(tuple(input_shape), int(num_classes), **args)
     glorot_init(model)
-    return model
+    return model.train()
 
 
 def glorot_init(model: nn.Module) -> None:

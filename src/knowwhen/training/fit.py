@@ -23,6 +23,8 @@ from ..seed import seed_everything
 from .callbacks import RESUME, BestWeights, EpochMetrics, ResumeState
 from .evaluate import split_metrics
 
+log = logging.getLogger("knowwhen")
+
 # Fields that may change when a run is resumed: they do not change what is learned.
 _RESUMABLE_CHANGES = {"epochs", "progress", "num_workers", "max_minutes"}
 
@@ -39,6 +41,8 @@ def _prepare_run_dir(out: Path, config: TrainConfig, resume: bool, overwrite: bo
         if not exists:
             raise ConfigError(f"{out}: nothing to resume (no {CONFIG}); drop --resume to start a new run.")
         payload = read_config(out)
+        if payload.get("status") == "complete":
+            raise ConfigError(f"{out}: the run is complete; nothing to resume (pass --overwrite to retrain).")
         saved = config_from_dict(TrainConfig, payload["train"], f"{out / CONFIG}: train")
         for stale in out.glob(".*.tmp"):  # a write the kill interrupted; the real file is intact
             stale.unlink()
@@ -136,6 +140,9 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
     trainer = _trainer(config, out, "val_loss" if has_val else "train_loss", has_val)
     started = time.perf_counter()
     ckpt = out / RESUME if resume and (out / RESUME).exists() else None
+    if resume:
+        log.info("resuming %s after its last finished epoch" if ckpt else
+                 "%s: no epoch had finished; starting its training again", out)
     trainer.fit(Classifier(net, config), loader(split.train, True), loader(split.val, False) if has_val else None,
                 ckpt_path=ckpt, weights_only=True)
     seconds = time.perf_counter() - started + (saved or {}).get("train_seconds", 0.0)
