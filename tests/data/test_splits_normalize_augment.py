@@ -74,3 +74,18 @@ def test_flip_only_augmentation_flips_exactly():
     flipped = [torch.allclose(o, xi.flip(-1), atol=1e-5) for o, xi in zip(out, x)]
     same = [torch.allclose(o, xi, atol=1e-5) for o, xi in zip(out, x)]
     assert all(f or s for f, s in zip(flipped, same)) and any(flipped) and any(same)
+
+
+from hypothesis import given, settings, strategies as st
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=60), st.floats(0, 0.5), st.floats(0, 0.45),
+       st.integers(0, 10))
+def test_split_partitions_every_image_and_keeps_each_class_in_training(labels, val, test, seed):
+    labels = np.array(labels)
+    ds = dataset_from_arrays(np.zeros((len(labels), 2, 2)), labels, [str(k) for k in range(5)])
+    s = split_dataset(ds, val, test, seed=seed)
+    together = np.concatenate([s.train, s.val, s.test])
+    assert sorted(together.tolist()) == list(range(len(labels)))
+    assert set(labels[s.train]) == set(labels)

@@ -17,18 +17,25 @@ def _is_tiff(path: Path) -> bool:
     return path.suffix.lower() in (".tif", ".tiff")
 
 
-def _tiff_to_chw(arr: np.ndarray, axes: str, path: Path) -> np.ndarray:
-    if arr.ndim == 2:
-        return arr[None]
-    if arr.ndim == 3:
-        if axes[-1:] in ("S", "C"):
-            return np.moveaxis(arr, -1, 0)
-        if axes[:1] in ("S", "C"):
-            return arr
-        # Page-stacked files (axes like QYX) do not say which axis holds channels: take the smallest.
-        return np.moveaxis(arr, -1, 0) if arr.shape[-1] < min(arr.shape[:2]) else arr
-    raise DataError(f"{path}: TIFF holds an array shaped {arr.shape} (axes {axes or '?'}); "
-                    "knowwhen reads one 2-D image with optional channels per file.")
+def _tiff_channels_last(shape: tuple[int, ...], axes: str, path: Path) -> bool | None:
+    """Where a TIFF keeps its channels: True (last), False (first), None (a grey 2-D image)."""
+    if len(shape) == 2:
+        return None
+    if len(shape) != 3:
+        raise DataError(f"{path}: TIFF holds an array shaped {shape} (axes {axes or '?'}); "
+                        "knowwhen reads one 2-D image with optional channels per file.")
+    if axes[-1:] in ("S", "C"):
+        return True
+    if axes[:1] in ("S", "C"):
+        return False
+    # Page-stacked files (axes like QYX) do not say which axis holds channels: take the smallest.
+    return shape[-1] < min(shape[:2])
+
+
+def _chw_shape(shape: tuple[int, ...], channels_last: bool | None) -> tuple[int, int, int]:
+    if channels_last is None:
+        return (1, *shape)
+    return (shape[2], shape[0], shape[1]) if channels_last else tuple(shape)
 
 
 def tiff_header_shape(path: Path) -> tuple[int, int, int]:
@@ -36,10 +43,7 @@ def tiff_header_shape(path: Path) -> tuple[int, int, int]:
 
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
-        fake = np.empty(series.shape, dtype=np.uint8) if len(series.shape) <= 3 else None
-        if fake is None:
-            raise DataError(f"{path}: TIFF holds an array shaped {series.shape}; expected one image per file.")
-        return tuple(_tiff_to_chw(fake, series.axes, path).shape)
+        return _chw_shape(series.shape, _tiff_channels_last(series.shape, series.axes, path))
 
 
 def _pil_channels(mode: str) -> int:
@@ -61,7 +65,9 @@ def read_image(path: Path) -> np.ndarray:
 
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
-            return _tiff_to_chw(series.asarray(), series.axes, path)
+            arr = series.asarray()
+            last = _tiff_channels_last(arr.shape, series.axes, path)
+            return arr[None] if last is None else (np.moveaxis(arr, -1, 0) if last else arr)
     from PIL import Image
 
     with Image.open(path) as im:
@@ -145,29 +151,26 @@ def checked_file_source(paths: list[Path], root: Path, skip_bad: bool) -> FileSo
     return source
 
 
-def _header_shape_or_error(path: Path) -> tuple[int, int, int]:
+def _guarded(read, path: Path, problem: str):
+    """read(path), with any decoder failure turned into one DataError naming the file."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return header_shape(path)
+            return read(path)
     except DataError:
         raise
-    except Exception as e:
-        raise DataError(f"{path}: not a readable image ({type(e).__name__}: {e}); "
+    except Exception as e:  # PIL and tifffile raise many types for corrupt files
+        raise DataError(f"{path}: {problem} ({type(e).__name__}: {e}); "
                         "replace or delete it, or rerun with --skip-bad to skip broken images.") from None
+
+
+def _header_shape_or_error(path: Path) -> tuple[int, int, int]:
+    return _guarded(header_shape, path, "not a readable image")
 
 
 def decoded_image(path: Path) -> np.ndarray:
     """`read_image`, with any decoder failure turned into a DataError naming the file."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return read_image(path)
-    except DataError:
-        raise
-    except Exception as e:  # PIL and tifffile raise many types for corrupt files
-        raise DataError(f"{path}: cannot decode this image ({type(e).__name__}: {e}); "
-                        "replace or delete it, or rerun with --skip-bad to skip broken images.") from None
+    return _guarded(read_image, path, "cannot decode this image")
 
 
 def _decode_shape(path: Path) -> tuple[int, int, int]:

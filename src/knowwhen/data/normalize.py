@@ -1,6 +1,7 @@
 """Per-channel normalisation (optional percentile clipping), fitted on training images only."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +57,7 @@ def fit_normalizer(ds: ImageDataset, indices: np.ndarray, clip_percentiles=None,
     if clip_percentiles is not None:
         low, high = _percentiles(ds, sample, clip_percentiles, rng, batch_size)
     total, total_sq, count = 0.0, 0.0, 0
-    for _, x in ds.batches(sample, batch_size):
+    for _, x in _progress(ds.batches(sample, batch_size), len(sample), batch_size, "normalisation"):
         x = x.astype(np.float64)
         if low is not None:
             x = np.clip(x, low[None, :, None, None], high[None, :, None, None])
@@ -71,11 +72,18 @@ def fit_normalizer(ds: ImageDataset, indices: np.ndarray, clip_percentiles=None,
                       None if low is None else as_tuple(low), None if high is None else as_tuple(high))
 
 
+def _progress(batches, n: int, batch_size: int, what: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(batches, total=-(-n // batch_size), desc=f"fitting {what}", unit="batch", leave=False,
+                disable=n < 10_000, file=sys.stderr)
+
+
 def _percentiles(ds, sample, clip_percentiles, rng, batch_size):
     c, h, w = ds.shape
     per_image = max(1, min(h * w, MAX_PERCENTILE_VALUES // max(len(sample), 1)))
     values = []
-    for _, x in ds.batches(sample, batch_size):
+    for _, x in _progress(ds.batches(sample, batch_size), len(sample), batch_size, "clip percentiles"):
         flat = x.reshape(len(x), c, h * w)
         # Every pixel when they fit in the budget (exact percentiles), else a sample without replacement.
         pick = np.arange(h * w) if per_image >= h * w else rng.choice(h * w, per_image, replace=False)
