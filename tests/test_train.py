@@ -85,7 +85,7 @@ def test_existing_run_is_not_overwritten_by_accident(tmp_path):
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
-    epochs = 6
+    epochs = 12  # long enough that the kill lands mid-run
     full = kw.train(_cfg(epochs=epochs, patience=None), tmp_path / "full")
     out = tmp_path / "killed"
     code = ("import knowwhen as kw; kw.train(kw.TrainConfig(kw.DataConfig('digits'), "
