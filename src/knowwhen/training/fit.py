@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -125,6 +124,9 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
     d = config.data
     ds = dataset if dataset is not None else open_dataset(d.source, d.format, d.options, d.skip_bad)
     split = split_dataset(ds, d.val_fraction, d.test_fraction, d.holdout_classes, config.seed)
+    if saved and saved.get("data", {}).get("sizes") != split.sizes():
+        raise ConfigError(f"{out}: the data changed since this run started (split sizes "
+                          f"{saved['data'].get('sizes')} then, {split.sizes()} now); resume on the same data.")
     normalizer = (Normalizer.from_dict(saved["normalization"]) if saved
                   else fit_normalizer(ds, split.train, d.clip_percentiles, config.seed))
     seed_everything(config.seed)
@@ -138,20 +140,24 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
                                               config.seed, split.label_map, config.num_workers)
     has_val = len(split.val) > 0
     trainer = _trainer(config, out, "val_loss" if has_val else "train_loss", has_val)
-    started = time.perf_counter()
     ckpt = out / RESUME if resume and (out / RESUME).exists() else None
     if resume:
         log.info("resuming %s after its last finished epoch" if ckpt else
                  "%s: no epoch had finished; starting its training again", out)
     trainer.fit(Classifier(net, config), loader(split.train, True), loader(split.val, False) if has_val else None,
                 ckpt_path=ckpt, weights_only=True)
-    seconds = time.perf_counter() - started + (saved or {}).get("train_seconds", 0.0)
-    best = next(c for c in trainer.callbacks if isinstance(c, BestWeights))
-    run = load_run(out, allow_incomplete=True)
-    metrics = {"best_epoch": best.best_epoch, "epochs_run": trainer.current_epoch,
-               "stopped_early": bool(trainer.should_stop and trainer.current_epoch < config.epochs),
-               **split_metrics(run, ds, split, config)}
-    write_config(out, _payload(config, ds, split, normalizer, "complete", metrics=metrics,
-                               train_seconds=round(seconds, 2)))
+    write_config(out, _payload(config, ds, split, normalizer, "complete", **_final(trainer, out, ds, split, config)))
     (out / RESUME).unlink(missing_ok=True)
     return out
+
+
+def _final(trainer, out: Path, ds: ImageDataset, split: Split, config: TrainConfig) -> dict:
+    """Metrics of the best epoch on validation and test, and the training time over all sessions."""
+    best = next(c for c in trainer.callbacks if isinstance(c, BestWeights))
+    epochs = next(c for c in trainer.callbacks if isinstance(c, EpochMetrics))
+    metrics = {"best_epoch": best.best_epoch, "epochs_run": trainer.current_epoch,
+               "stopped_early": bool(trainer.should_stop and trainer.current_epoch < config.epochs),
+               **split_metrics(load_run(out, allow_incomplete=True), ds, split, config)}
+    # Summed from metrics.csv so that time spent before a --resume counts too.
+    seconds = sum(float(r["seconds"]) for r in epochs.rows)
+    return {"metrics": metrics, "train_seconds": round(seconds, 2)}
