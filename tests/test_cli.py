@@ -77,3 +77,11 @@ def test_demo_falls_back_to_digits_and_says_so(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     assert "using scikit-learn's digits" in r.output and "test accuracy" in r.output
     assert (tmp_path / "demo" / "predictions.csv").exists() and (tmp_path / "demo" / "run" / "model.safetensors").exists()
+
+
+def test_predict_with_mc_from_the_cli(digits_run, tmp_path):
+    r = runner.invoke(app, ["predict", str(digits_run), "digits", "--mc", "10", "--seed", "2", "--quiet",
+                            "--out", str(tmp_path / "p.csv")])
+    assert r.exit_code == 0, r.output
+    row = next(csv.DictReader(open(tmp_path / "p.csv")))
+    assert {"sigma_mc", "mutual_info_mc", "variation_ratio_mc"} <= set(row)

@@ -94,23 +94,28 @@ def _print_result(run_dir: Path) -> None:
 def predict(
     run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`."),
     data: str = typer.Argument(..., help="Images to predict: a path or built-in name."),
-    out: Path = typer.Option(..., "--out", help="CSV to write: id, label, pred, p_max, prob_<class>."),
+    out: Path = typer.Option(..., "--out", help="CSV to write: id, label, pred, p_max, [MC measures], prob_<class>."),
+    mc: Optional[int] = typer.Option(None, "--mc", help="MC-dropout passes per image (e.g. 100); adds the "
+                                     "uncertainty columns and makes prob_<class> the MC mean."),
+    seed: int = typer.Option(0, help="Seed of the dropout masks (results do not depend on --batch-size)."),
+    no_temperature: bool = typer.Option(False, "--no-temperature", help="Ignore the run's fitted temperature."),
+    save_passes: Optional[Path] = typer.Option(None, help="Also save every MC pass as a (T, N, K) .npy (small sets)."),
     batch_size: int = typer.Option(512, help="Images per batch."),
     fmt: Optional[str] = DATA_FORMAT,
     option: List[str] = DATA_OPTION,
     skip_bad: bool = SKIP_BAD,
     quiet: bool = typer.Option(False, help="No progress bar."),
 ):
-    """Predict every image and write one CSV row per image.
+    """Predict every image and write one CSV row per image, with MC-dropout uncertainty when --mc is given.
 
-    Example: knowwhen predict runs/fmnist fashion-mnist --out predictions.csv
+    Example: knowwhen predict runs/fmnist fashion-mnist --mc 100 --out predictions.csv
     """
     from .checkpoint import load_run
     from .prediction import write_predictions
 
     loaded = load_run(run)
     ds = _open(data, fmt, option, skip_bad)
-    write_predictions(loaded, ds, out, batch_size, progress=not quiet)
+    write_predictions(loaded, ds, out, batch_size, not quiet, mc, seed, not no_temperature, save_passes)
     typer.echo(f"wrote {len(ds)} predictions to {out}")
 
 

@@ -1,9 +1,9 @@
-"""Predictions of a saved run on any dataset or array, streamed batch by batch."""
+"""Predictions of a saved run on any dataset or array, streamed batch by batch, with MC dropout."""
 from __future__ import annotations
 
 import csv
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -13,7 +13,10 @@ import torch
 from .atomic import atomic_open
 from .checkpoint import Run
 from .data import ImageDataset
-from .errors import DataError
+from .errors import ConfigError, DataError
+from .uncertainty import MCDropout, MCSums, measures_from_sums
+
+MC_COLUMNS = ("pred_mc", "p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc", "variation_ratio_mc")
 
 
 @dataclass
@@ -24,13 +27,23 @@ class PredictionBatch:
         indices: (n,) positions in the dataset.
         ids: where each image came from (file path or `name:index`).
         labels: the true class name of each image, or "" where unknown.
-        probs: (n, K) softmax probabilities over the run's classes.
+        probs: (n, K) deterministic softmax probabilities (dropout off) over the run's classes.
+        measures: per-image arrays: `p_max`, `pred`, and with MC dropout `p_max_mc`, `pred_mc`, `sigma_mc`,
+            `entropy_mc`, `mutual_info_mc`, `variation_ratio_mc`, `probs_mc` (n, K).
+        passes: (T, n, K) every MC pass, only when asked for (`keep_passes`).
     """
 
     indices: np.ndarray
     ids: list[str]
     labels: list[str]
     probs: np.ndarray
+    measures: dict = field(default_factory=dict)
+    passes: np.ndarray | None = None
+
+    @property
+    def output_probs(self) -> np.ndarray:
+        """p* (the MC mean) when MC dropout ran, else the deterministic softmax."""
+        return self.measures.get("probs_mc", self.probs)
 
 
 def check_compatible(run: Run, ds: ImageDataset) -> None:
@@ -40,9 +53,15 @@ def check_compatible(run: Run, ds: ImageDataset) -> None:
                         f"{tuple(run.input_shape)}; give images of that size and channel count.")
 
 
+def _temperature(run: Run, use_temperature: bool) -> float:
+    return float(run.info.get("temperature", 1.0)) if use_temperature else 1.0
+
+
 @torch.no_grad()
-def predict_proba(run: Run, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def predict_proba(run: Run, images: np.ndarray, batch_size: int = 512, use_temperature: bool = True) -> np.ndarray:
     """(n, K) softmax probabilities for raw images (n, C, H, W), with dropout off.
+
+    The run's fitted temperature (if any) divides the logits first; `use_temperature=False` skips it.
 
     Example:
         >>> probs = predict_proba(load_run("runs/digits"), images)  # doctest: +SKIP
@@ -51,7 +70,8 @@ def predict_proba(run: Run, images: np.ndarray, batch_size: int = 512) -> np.nda
     if images.shape[1:] != tuple(run.input_shape):
         raise DataError(f"images are {images.shape[1:]} but run {run.path} expects {tuple(run.input_shape)}.")
     run.model.eval()
-    out = [torch.softmax(run.model(run.preprocess(images[i:i + batch_size])), dim=1).numpy()
+    t = _temperature(run, use_temperature)
+    out = [torch.softmax(run.model(run.preprocess(images[i:i + batch_size])) / t, dim=1).numpy()
            for i in range(0, len(images), batch_size)]
     return np.concatenate(out) if out else np.empty((0, len(run.class_names)), np.float32)
 
@@ -61,38 +81,84 @@ def predict(run: Run, images: np.ndarray) -> np.ndarray:
     return np.asarray(run.class_names)[predict_proba(run, images).argmax(axis=1)]
 
 
-def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512,
-                    progress: bool = True) -> Iterator[PredictionBatch]:
-    """Yields PredictionBatch for every image of `ds`, in order; memory stays one batch."""
+def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress: bool = True,
+                    mc: int | None = None, seed: int = 0, use_temperature: bool = True,
+                    keep_passes: bool = False, engine: str = "auto") -> Iterator[PredictionBatch]:
+    """Yields PredictionBatch for every image of `ds`, in order; memory stays one batch.
+
+    Args:
+        mc: number of MC-dropout passes T (e.g. 100); None gives the deterministic prediction only.
+        seed: seed of the dropout masks; with it, an image's numbers do not depend on `batch_size`.
+        use_temperature: divide logits by the run's fitted temperature (when it has one).
+        keep_passes: also return every pass (T, n, K): for small sets only.
+    """
     from tqdm.auto import tqdm
 
     check_compatible(run, ds)
+    t = _temperature(run, use_temperature)
+    engine_ = MCDropout(run.model, mc, seed, engine, temperature=t) if mc else None
     names = np.asarray(ds.class_names + ("",))  # label -1 (unknown) picks ""
-    order = np.arange(len(ds))
-    bar = tqdm(total=len(ds), unit="img", desc="predicting", disable=not progress, file=sys.stderr, leave=False)
+    bar = tqdm(total=len(ds), unit="img", desc=f"predicting{f' (MC x{mc})' if mc else ''}", disable=not progress,
+               file=sys.stderr, leave=False)
     with bar:
-        for idx, images in ds.batches(order, batch_size):
-            yield PredictionBatch(idx, [ds.item_id(i) for i in idx], names[ds.labels[idx]].tolist(),
-                                  predict_proba(run, images, batch_size))
+        for idx, images in ds.batches(np.arange(len(ds)), batch_size):
+            x = run.preprocess(images)
+            batch = PredictionBatch(idx, [ds.item_id(i) for i in idx], names[ds.labels[idx]].tolist(), None)
+            if engine_ is None:
+                run.model.eval()
+                with torch.no_grad():
+                    batch.probs = torch.softmax(run.model(x) / t, dim=1).numpy()
+                batch.measures = {"p_max": batch.probs.max(1), "pred": batch.probs.argmax(1)}
+            else:
+                det, passes = (a.numpy() for a in engine_.predict(x))
+                batch.probs = det
+                batch.measures = measures_from_sums(MCSums.zeros(*det.shape).add(passes), det)
+                batch.passes = passes if keep_passes else None
+            yield batch
             bar.update(len(idx))
 
 
-def write_predictions(run: Run, ds: ImageDataset, out: str | Path, batch_size: int = 512,
-                      progress: bool = True) -> Path:
-    """Writes one CSV row per image: id, label (when known), pred, p_max, prob_<class>.
-
-    Rows are streamed to a temporary file that replaces `out` only when every image is done.
-    """
-    out = Path(out)
+def _header(run: Run, ds: ImageDataset, mc: bool) -> list[str]:
     header = ["id"] + (["label"] if (ds.labels >= 0).any() else []) + ["pred", "p_max"]
-    header += [f"prob_{c}" for c in run.class_names]
+    return header + (list(MC_COLUMNS) if mc else []) + [f"prob_{c}" for c in run.class_names]
+
+
+def _rows(batch: PredictionBatch, classes: np.ndarray, with_label: bool, mc: bool):
+    m = batch.measures
+    for i in range(len(batch.indices)):
+        row = [batch.ids[i]] + ([batch.labels[i]] if with_label else [])
+        row += [classes[m["pred"][i]], f"{m['p_max'][i]:.6g}"]
+        if mc:
+            row += [classes[m["pred_mc"][i]]] + [f"{m[c][i]:.6g}" for c in MC_COLUMNS[1:]]
+        yield row + [f"{p:.6g}" for p in batch.output_probs[i]]
+
+
+def write_predictions(run: Run, ds: ImageDataset, out: str | Path, batch_size: int = 512, progress: bool = True,
+                      mc: int | None = None, seed: int = 0, use_temperature: bool = True,
+                      passes_out: str | Path | None = None) -> Path:
+    """Writes one CSV row per image: id, label (when known), pred, p_max, the MC measures, prob_<class>.
+
+    With `mc`, `prob_<class>` is the MC mean p*; without, the deterministic softmax. Rows are streamed to a
+    temporary file that replaces `out` only when every image is done. `passes_out` (an .npy path) also
+    saves every pass as a (T, N, K) array: for small sets.
+    """
+    if passes_out is not None and not mc:
+        raise ConfigError("saving every pass needs MC dropout: add --mc T (e.g. --mc 100).")
+    out = Path(out)
+    header = _header(run, ds, bool(mc))
     classes = np.asarray(run.class_names)
+    passes = []
     with atomic_open(out, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
-        for b in predict_dataset(run, ds, batch_size, progress):
-            pred, p_max = classes[b.probs.argmax(1)], b.probs.max(1)
-            for i in range(len(b.indices)):
-                label = [b.labels[i]] if "label" in header else []
-                writer.writerow([b.ids[i], *label, pred[i], f"{p_max[i]:.6g}", *(f"{p:.6g}" for p in b.probs[i])])
+        for b in predict_dataset(run, ds, batch_size, progress, mc, seed, use_temperature, passes_out is not None):
+            writer.writerows(_rows(b, classes, "label" in header, bool(mc)))
+            if b.passes is not None:
+                passes.append(b.passes)
+    if passes_out is not None and passes:
+        from .atomic import atomic_path
+
+        with atomic_path(passes_out) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, np.concatenate(passes, axis=1).astype(np.float32))
     return out
