@@ -1,0 +1,112 @@
+"""Calibration: ECE, MCE, reliability bins, NLL, Brier; temperature scaling fitted on logits."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import check_labels, check_probs
+
+
+@dataclass(frozen=True)
+class ReliabilityBins:
+    """Equal-width confidence bins over [0, 1]; bin b holds confidences in (edges[b], edges[b+1]],
+    the first bin also 0, so a confidence of exactly 1.0 falls in the last bin.
+
+    Attributes:
+        edges: (B + 1,) bin edges.
+        count: (B,) images per bin.
+        confidence: (B,) mean confidence per bin (NaN where empty).
+        accuracy: (B,) accuracy per bin (NaN where empty).
+    """
+
+    edges: np.ndarray
+    count: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+
+
+def reliability_bins(probs, y_true, n_bins: int = 15) -> ReliabilityBins:
+    """Confidence (max probability) vs accuracy in `n_bins` equal-width bins (Guo et al. 2017)."""
+    p = check_probs(probs)
+    y = check_labels(y_true, len(p), p.shape[1])
+    conf, correct = p.max(1), (p.argmax(1) == y).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # right-closed bins (lo, hi]; clip puts 0.0 into the first bin and 1.0 stays in the last.
+    idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    count = np.bincount(idx, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        confidence = np.bincount(idx, conf, n_bins) / count
+        accuracy = np.bincount(idx, correct, n_bins) / count
+    return ReliabilityBins(edges, count, confidence, accuracy)
+
+
+def expected_calibration_error(probs, y_true, n_bins: int = 15) -> float:
+    """ECE = sum_b (n_b / N) |acc_b - conf_b| over equal-width confidence bins (15 by default)."""
+    b = reliability_bins(probs, y_true, n_bins)
+    full = b.count > 0
+    return float(np.sum(b.count[full] / b.count.sum() * np.abs(b.accuracy[full] - b.confidence[full])))
+
+
+def maximum_calibration_error(probs, y_true, n_bins: int = 15) -> float:
+    """MCE = max_b |acc_b - conf_b| over the non-empty bins."""
+    b = reliability_bins(probs, y_true, n_bins)
+    full = b.count > 0
+    return float(np.max(np.abs(b.accuracy[full] - b.confidence[full])))
+
+
+def negative_log_likelihood(probs, y_true, eps: float = 1e-12) -> float:
+    """Mean -ln p(true class), in nats."""
+    p = check_probs(probs)
+    y = check_labels(y_true, len(p), p.shape[1])
+    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], eps, 1.0))))
+
+
+def brier_score(probs, y_true) -> float:
+    """Mean over images of sum_k (p_k - 1[k = y])^2 (multi-class Brier score, range [0, 2])."""
+    p = check_probs(probs)
+    y = check_labels(y_true, len(p), p.shape[1])
+    onehot = np.eye(p.shape[1])[y]
+    return float(np.mean(np.sum((p - onehot) ** 2, axis=1)))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+class TemperatureScaler:
+    """One scalar T > 0 dividing the logits, fitted by minimising the NLL on held-out data.
+
+    Takes logits, not probabilities: softmax(logits / T). Example:
+        >>> ts = TemperatureScaler().fit(val_logits, val_labels)   # doctest: +SKIP
+        >>> calibrated = ts.transform(test_logits)                 # probabilities
+    """
+
+    def fit(self, logits, y_true) -> "TemperatureScaler":
+        from scipy.optimize import minimize_scalar
+
+        z = _check_logits(logits)
+        y = check_labels(y_true, len(z), z.shape[1])
+
+        def nll(log_t: float) -> float:
+            zt = z / np.exp(log_t)
+            zt = zt - zt.max(1, keepdims=True)
+            return float(np.mean(np.log(np.exp(zt).sum(1)) - zt[np.arange(len(y)), y]))
+
+        # NLL is convex in 1/T, so a bounded 1-D search on log T finds the optimum.
+        res = minimize_scalar(nll, bounds=(np.log(0.01), np.log(100.0)), method="bounded",
+                              options={"xatol": 1e-6})
+        self.temperature_ = float(np.exp(res.x))
+        return self
+
+    def transform(self, logits) -> np.ndarray:
+        """softmax(logits / temperature_) as (N, K) probabilities."""
+        return _softmax(_check_logits(logits) / self.temperature_)
+
+
+def _check_logits(logits) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim != 2 or not np.isfinite(z).all():
+        raise ValueError(f"logits must be a finite (N, K) array, got shape {z.shape}")
+    return z
