@@ -50,6 +50,11 @@ class Run:
     def metrics(self) -> dict:
         return self.info.get("metrics", {})
 
+    @property
+    def temperature(self) -> float:
+        """The temperature fitted on the validation logits (1.0 when none was fitted)."""
+        return float(self.info.get("temperature", 1.0))
+
     def summary(self) -> str:
         return model_summary(self.model, self.input_shape)
 

@@ -14,6 +14,7 @@ from .atomic import atomic_open
 from .checkpoint import Run
 from .data import ImageDataset
 from .errors import ConfigError, DataError
+from .evaluation.calibration import softmax
 from .uncertainty import MCDropout, MCSums, measures_from_sums
 
 MC_COLUMNS = ("pred_mc", "p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc", "variation_ratio_mc")
@@ -27,7 +28,8 @@ class PredictionBatch:
         indices: (n,) positions in the dataset.
         ids: where each image came from (file path or `name:index`).
         labels: the true class name of each image, or "" where unknown.
-        probs: (n, K) deterministic softmax probabilities (dropout off) over the run's classes.
+        probs: (n, K) deterministic softmax probabilities (dropout off, temperature applied).
+        logits: (n, K) deterministic logits (no temperature).
         measures: per-image arrays: `p_max`, `pred`, and with MC dropout `p_max_mc`, `pred_mc`, `sigma_mc`,
             `entropy_mc`, `mutual_info_mc`, `variation_ratio_mc`, `probs_mc` (n, K).
         passes: (T, n, K) every MC pass, only when asked for (`keep_passes`).
@@ -37,6 +39,7 @@ class PredictionBatch:
     ids: list[str]
     labels: list[str]
     probs: np.ndarray
+    logits: np.ndarray | None = None
     measures: dict = field(default_factory=dict)
     passes: np.ndarray | None = None
 
@@ -54,7 +57,7 @@ def check_compatible(run: Run, ds: ImageDataset) -> None:
 
 
 def _temperature(run: Run, use_temperature: bool) -> float:
-    return float(run.info.get("temperature", 1.0)) if use_temperature else 1.0
+    return run.temperature if use_temperature else 1.0
 
 
 @torch.no_grad()
@@ -107,13 +110,14 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
             if engine_ is None:
                 run.model.eval()
                 with torch.no_grad():
-                    batch.probs = torch.softmax(run.model(x) / t, dim=1).numpy()
-                batch.measures = {"p_max": batch.probs.max(1), "pred": batch.probs.argmax(1)}
+                    batch.logits = run.model(x).numpy()
             else:
-                det, passes = (a.numpy() for a in engine_.predict(x))
-                batch.probs = det
-                batch.measures = measures_from_sums(MCSums.zeros(*det.shape).add(passes), det)
+                logits, passes = engine_.predict(x)
+                batch.logits, passes = logits.numpy(), passes.numpy()
+                batch.measures = measures_from_sums(MCSums.zeros(*batch.logits.shape).add(passes))
                 batch.passes = passes if keep_passes else None
+            batch.probs = softmax(batch.logits / t)
+            batch.measures.update(p_max=batch.probs.max(1), pred=batch.probs.argmax(1))
             yield batch
             bar.update(len(idx))
 

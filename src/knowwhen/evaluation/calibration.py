@@ -70,7 +70,9 @@ def brier_score(probs, y_true) -> float:
     return float(np.mean(np.sum((p - onehot) ** 2, axis=1)))
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
+def softmax(logits) -> np.ndarray:
+    """Row-wise softmax of (N, K) logits, in float64."""
+    z = np.asarray(logits, dtype=np.float64)
     e = np.exp(z - z.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
 
@@ -102,7 +104,7 @@ class TemperatureScaler:
 
     def transform(self, logits) -> np.ndarray:
         """softmax(logits / temperature_) as (N, K) probabilities."""
-        return _softmax(_check_logits(logits) / self.temperature_)
+        return softmax(_check_logits(logits) / self.temperature_)
 
 
 def _check_logits(logits) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Deterministic accuracy and loss of a finished run on its own validation and test splits."""
+"""After training: accuracy and loss on the run's own splits, and the temperature fitted on validation."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +9,7 @@ from ..config import TrainConfig
 from ..data import ImageDataset
 from ..data.loader import make_loader
 from ..data.splits import Split
+from ..evaluation import TemperatureScaler, expected_calibration_error, softmax
 from ..losses import LOSSES
 
 
@@ -24,15 +25,25 @@ def logits_and_labels(model: torch.nn.Module, loader) -> tuple[np.ndarray, np.nd
 
 
 def split_metrics(run: Run, ds: ImageDataset, split: Split, config: TrainConfig) -> dict:
-    """{val,test}_{loss,acc} of the run's best weights, with dropout off."""
+    """{val,test}_{loss,acc,images} of the run's best weights with dropout off, and on validation the
+    fitted temperature with the ECE before and after it."""
     out = {}
     for name in ("val", "test"):
         idx = getattr(split, name)
         if len(idx) == 0:
             continue
-        loader = make_loader(ds, idx, run.normalizer, 512, label_map=split.label_map)
-        logits, y = logits_and_labels(run.model, loader)
+        logits, y = logits_and_labels(run.model, make_loader(ds, idx, run.normalizer, 512, label_map=split.label_map))
         out[f"{name}_acc"] = float((logits.argmax(1) == y).mean())
         out[f"{name}_loss"] = float(LOSSES[config.loss](torch.from_numpy(logits), torch.from_numpy(y)))
         out[f"{name}_images"] = int(len(idx))
+        if name == "val":
+            out.update(_temperature(logits, y))
     return out
+
+
+def _temperature(logits: np.ndarray, y: np.ndarray) -> dict:
+    """Temperature scaling fitted on the validation logits (minimum NLL), with ECE before and after."""
+    ts = TemperatureScaler().fit(logits, y)
+    return {"temperature": ts.temperature_,
+            "val_ece": expected_calibration_error(softmax(logits), y),
+            "val_ece_temperature": expected_calibration_error(ts.transform(logits), y)}

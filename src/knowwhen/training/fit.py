@@ -160,4 +160,5 @@ def _final(trainer, out: Path, ds: ImageDataset, split: Split, config: TrainConf
                **split_metrics(load_run(out, allow_incomplete=True), ds, split, config)}
     # Summed from metrics.csv so that time spent before a --resume counts too.
     seconds = sum(float(r["seconds"]) for r in epochs.rows)
-    return {"metrics": metrics, "train_seconds": round(seconds, 2)}
+    # Prediction divides logits by this temperature (1.0 when there was no validation split to fit it on).
+    return {"metrics": metrics, "train_seconds": round(seconds, 2), "temperature": metrics.get("temperature", 1.0)}

@@ -43,7 +43,7 @@ class MCDropout:
 
     Example:
         >>> mc = MCDropout(run.model, passes=100, seed=0)  # doctest: +SKIP
-        >>> det, passes = mc.predict(x)                      # (n, K), (T, n, K) softmax probabilities
+        >>> logits, passes = mc.predict(x)   # (n, K) deterministic logits, (T, n, K) MC softmax passes
     """
 
     model: nn.Module
@@ -77,11 +77,14 @@ class MCDropout:
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Deterministic softmax (n, K) with dropout off, and the T MC softmax passes (T, n, K)."""
+        """Deterministic logits (n, K) with dropout off, and the T MC softmax passes (T, n, K).
+
+        The passes are softmax(logits_t / temperature); the deterministic logits are left unscaled.
+        """
         self.model.eval()  # batch norm uses its running statistics in every pass; masks replace dropout
         if self.engine_ == "fast":
             return self._fast(x)
-        det = self._softmax(self.model(x))
+        det = self.model(x)
         return det, torch.stack([self._softmax(self._reference_pass(x, t)) for t in range(self.passes)])
 
     def _softmax(self, logits: torch.Tensor) -> torch.Tensor:
@@ -103,7 +106,7 @@ class MCDropout:
         site_of = {id(m): i for i, m in enumerate(self.sites)}
         first = next(j for j, m in enumerate(layers) if id(m) in site_of)
         h = nn.Sequential(*layers[:first])(x)                    # (n, ...): computed once, not T times
-        det = self._softmax(nn.Sequential(*layers[first:])(h))
+        det = nn.Sequential(*layers[first:])(h)
         z, per_pass, j = h, False, first                          # z becomes (T, n, ...) at the first mask
         while j < len(layers):
             if id(layers[j]) in site_of:
