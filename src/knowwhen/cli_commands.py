@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from .cli import DATA_FORMAT, DATA_OPTION, SKIP_BAD, _open, app, handle_errors, parse_pairs
+from .report.text import format_summary
 from .errors import ConfigError
 
 
@@ -171,3 +172,35 @@ def demo(
     result = run_demo(out, epochs=epochs, max_minutes=max_minutes, progress=not quiet, echo=typer.echo)
     typer.echo(f"test accuracy {result['test_acc']:.4f} on {result['test_images']} images "
                f"({result['dataset']}); run in {result['run']}, predictions in {result['predictions']}")
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`."),
+    data: str = typer.Argument(..., help="Labelled images: a path or built-in name. For the run's own training "
+                               "data, its test split and held-out classes are used."),
+    out: Path = typer.Option(..., "--out", help="Folder for metrics.json and the CSV tables."),
+    mc: int = typer.Option(100, "--mc", help="MC-dropout passes per image; 0 for deterministic only."),
+    seed: int = typer.Option(0, help="Seed of the dropout masks."),
+    novel: Optional[str] = typer.Option(None, help="Images of classes the run never saw (all counted as novel)."),
+    no_temperature: bool = typer.Option(False, "--no-temperature", help="Ignore the run's fitted temperature."),
+    batch_size: int = typer.Option(512, help="Images per batch."),
+    fmt: Optional[str] = DATA_FORMAT,
+    option: List[str] = DATA_OPTION,
+    skip_bad: bool = SKIP_BAD,
+    quiet: bool = typer.Option(False, help="No progress bar."),
+):
+    """Evaluate a run: accuracy with intervals, calibration, novelty (AUROC) and selective prediction.
+
+    Example: knowwhen evaluate runs/fmnist fashion-mnist --mc 100 --out eval/
+    """
+    from .checkpoint import load_run
+    from .evaluate import evaluate_run
+
+    loaded = load_run(run)
+    ds = _open(data, fmt, option, skip_bad)
+    novel_ds = _open(novel, fmt, option, skip_bad) if novel else None
+    summary = evaluate_run(loaded, ds, out, mc or None, seed, novel_ds, not no_temperature, batch_size, not quiet)
+    typer.echo(format_summary(summary))
+    typer.echo(f"wrote {out}/metrics.json and the tables beside it")

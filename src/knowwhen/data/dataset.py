@@ -46,6 +46,27 @@ class ArraySource:
 
 
 @dataclass
+class SubsetSource:
+    """The images of another source at sorted `indices`."""
+
+    base: ImageSource
+    indices: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.base.shape
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        return self.base.read(self.indices[indices])  # sorted in, sorted out: indices are increasing
+
+    def item_id(self, index: int) -> str:
+        return self.base.item_id(int(self.indices[index]))
+
+
+@dataclass
 class ImageDataset:
     """A labelled (or unlabelled) image collection that is read batch by batch.
 
@@ -120,6 +141,13 @@ class ImageDataset:
     def class_counts(self) -> np.ndarray:
         """(K,) number of images per class (unlabelled images are not counted)."""
         return np.bincount(self.labels[self.labels >= 0], minlength=len(self.class_names))
+
+    def subset(self, indices) -> "ImageDataset":
+        """A dataset of the images at `indices` (kept in increasing order), read from the same source."""
+        indices = np.unique(np.asarray(indices, dtype=np.int64))
+        split = None if self.split is None else self.split[indices]
+        return ImageDataset(SubsetSource(self.source, indices), self.labels[indices], self.class_names,
+                            self.path, self.format, split)
 
     def batches(self, indices: np.ndarray, batch_size: int):
         """Yields (indices, images) in order, `batch_size` images at a time."""

@@ -1,0 +1,1 @@
+"""Reports: evaluation results as text (and, later, figures and HTML)."""
