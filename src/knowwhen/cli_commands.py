@@ -158,20 +158,22 @@ def models():
 @app.command()
 @handle_errors
 def demo(
-    out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for the demo's run and predictions."),
+    out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for the demo's run and evaluation."),
     epochs: int = typer.Option(3, help="Epochs to train."),
     max_minutes: float = typer.Option(4.0, help="Training time limit in minutes."),
+    mc: int = typer.Option(100, "--mc", help="MC-dropout passes per image."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ):
-    """Train the course's CNN on Fashion-MNIST (digits when it is not installed) and report test accuracy.
+    """Train the course's CNN on Fashion-MNIST (digits when it is not installed) without one class, then
+    report accuracy, calibration, novelty AUROC and selective accuracy with MC dropout.
 
     Example: knowwhen demo --out demo-output
     """
     from .demo import run_demo
 
-    result = run_demo(out, epochs=epochs, max_minutes=max_minutes, progress=not quiet, echo=typer.echo)
-    typer.echo(f"test accuracy {result['test_acc']:.4f} on {result['test_images']} images "
-               f"({result['dataset']}); run in {result['run']}, predictions in {result['predictions']}")
+    result = run_demo(out, epochs=epochs, max_minutes=max_minutes, mc=mc, progress=not quiet, echo=typer.echo)
+    typer.echo(format_summary(result))
+    typer.echo(f"run in {result['run']}; predictions and tables in {result['eval']}")
 
 
 @app.command()
@@ -204,3 +206,40 @@ def evaluate(
     summary = evaluate_run(loaded, ds, out, mc or None, seed, novel_ds, not no_temperature, batch_size, not quiet)
     typer.echo(format_summary(summary))
     typer.echo(f"wrote {out}/metrics.json and the tables beside it")
+
+
+@app.command()
+@handle_errors
+def novelty(
+    data: str = typer.Argument(..., help="Labelled images: a path or built-in name."),
+    out: Path = typer.Option(..., "--out", help="Folder for the runs, evaluations and novelty.csv."),
+    classes: str = typer.Option("all", help="Classes to hold out one at a time: all, or A,B,..."),
+    model: str = typer.Option("cnn", help="Model name (see `knowwhen models`)."),
+    epochs: int = typer.Option(5, help="Epochs per class."),
+    batch_size: int = typer.Option(128, help="Images per batch."),
+    lr: float = typer.Option(1e-3, help="Learning rate."),
+    dropout: Optional[float] = typer.Option(None, help="Dropout rate before the dense layers."),
+    mc: int = typer.Option(100, "--mc", help="MC-dropout passes per image."),
+    seed: int = typer.Option(0, help="Seed for splits, training and dropout masks."),
+    max_minutes: Optional[float] = typer.Option(None, help="Training time limit per class, in minutes."),
+    fmt: Optional[str] = DATA_FORMAT,
+    option: List[str] = DATA_OPTION,
+    quiet: bool = typer.Option(False, help="No progress bar."),
+):
+    """Leave-one-class-out novelty detection: for each class, train without it and score it as novel.
+
+    Resumable: classes already done are skipped when the command is run again.
+
+    Example: knowwhen novelty fashion-mnist --model cnn --classes Shirt,Bag --epochs 3 --out novelty/
+    """
+    from .config import DataConfig, ModelConfig, TrainConfig
+    from .novelty_experiment import auroc_table, novelty_experiment
+
+    args = {"dropout": dropout} if dropout is not None else {}
+    config = TrainConfig(DataConfig(data, fmt, parse_pairs(option, "--option")), ModelConfig(model, args),
+                         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, max_minutes=max_minutes,
+                         progress=not quiet)
+    chosen = None if classes == "all" else [c.strip() for c in classes.split(",") if c.strip()]
+    rows = novelty_experiment(config, out, chosen, mc, seed, progress=not quiet)
+    typer.echo(auroc_table(rows))
+    typer.echo(f"wrote {out}/novelty.csv")
