@@ -67,7 +67,7 @@ class MCDropout:
             raise ConfigError("the fast MC engine needs an nn.Sequential whose dropouts are direct children; "
                               "use engine='reference'.")
         self.engine_ = "fast" if fast_ok and self.engine != "reference" else "reference"
-        log.debug("MC dropout: %s engine, %d passes", self.engine_, self.passes)
+        log.info("MC dropout: %s engine, %d passes", self.engine_, self.passes)
         self._masks: dict[int, torch.Tensor] = {}
 
     def _mask(self, site: int, shape: tuple[int, ...]) -> torch.Tensor:
