@@ -44,3 +44,12 @@ if [ ! -d /usr/share/datasets/fashion-mnist ]; then
     echo "setup: Fashion-MNIST is not installed and cannot be installed here (needs root); the demo will use scikit-learn's digits."
   fi
 fi
+
+# The report's browser test opens report.html in Debian's Chromium through chromedriver.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if apt_install chromium chromium-driver 2>/dev/null; then
+    echo "setup: installed Debian's chromium and chromium-driver (for the report's browser test)"
+  else
+    echo "setup: chromium / chromium-driver are not installed and cannot be installed here (needs root); the browser test will be skipped."
+  fi
+fi

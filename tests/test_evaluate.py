@@ -41,7 +41,8 @@ def test_evaluate_writes_every_table_and_numbers_match_the_predictions(holdout_r
 def test_temperature_lowers_validation_ece_and_is_reported(holdout_run, tmp_path):
     m = holdout_run.metrics
     assert m["val_ece_temperature"] <= m["val_ece"] + 1e-9 and holdout_run.temperature > 0
-    summary = evaluate_run(holdout_run, kw.open_dataset("digits"), tmp_path, mc=None, progress=False)
+    summary = evaluate_run(holdout_run, kw.open_dataset("digits"), tmp_path, mc=None, progress=False,
+                           report=False)
     cal = summary["calibration"]
     assert set(cal) == {"deterministic", "temperature_scaled"}
     assert "accuracy_mc" not in summary and "novelty" in summary  # p_max alone still scores novelty
@@ -51,7 +52,7 @@ def test_novel_images_from_another_dataset(holdout_run, tmp_path):
     ds = kw.open_dataset("digits")
     known = ds.subset(np.flatnonzero(ds.labels != 9)[:200])
     novel = kw.dataset_from_arrays(np.random.default_rng(0).uniform(0, 16, (50, 8, 8)), None)
-    summary = evaluate_run(holdout_run, known, tmp_path, mc=10, novel=novel, progress=False)
+    summary = evaluate_run(holdout_run, known, tmp_path, mc=10, novel=novel, progress=False, report=False)
     assert summary["images"] == 200 and summary["novelty"]["novel_images"] == 50
 
 

@@ -26,6 +26,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         # fsync before rename so a crash cannot leave a renamed but empty file.
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -43,3 +44,9 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Writes `text` to `path` atomically (UTF-8)."""
     with atomic_open(path, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

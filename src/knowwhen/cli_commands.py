@@ -174,6 +174,7 @@ def demo(
     result = run_demo(out, epochs=epochs, max_minutes=max_minutes, mc=mc, progress=not quiet, echo=typer.echo)
     typer.echo(format_summary(result))
     typer.echo(f"run in {result['run']}; predictions and tables in {result['eval']}")
+    typer.echo(f"report: {Path(result['eval']) / 'report.html'}")
 
 
 @app.command()
@@ -205,7 +206,7 @@ def evaluate(
     novel_ds = _open(novel, fmt, option, skip_bad) if novel else None
     summary = evaluate_run(loaded, ds, out, mc or None, seed, novel_ds, not no_temperature, batch_size, not quiet)
     typer.echo(format_summary(summary))
-    typer.echo(f"wrote {out}/metrics.json and the tables beside it")
+    typer.echo(f"wrote {out}/metrics.json, the tables beside it and the report {out}/report.html")
 
 
 @app.command()
@@ -243,3 +244,19 @@ def novelty(
     rows = novelty_experiment(config, out, chosen, mc, seed, progress=not quiet)
     typer.echo(auroc_table(rows))
     typer.echo(f"wrote {out}/novelty.csv")
+
+
+@app.command()
+@handle_errors
+def report(
+    eval_dir: Path = typer.Argument(..., help="Folder written by `knowwhen evaluate`."),
+    novelty_table: Optional[Path] = typer.Option(None, help="A leave-one-class-out novelty.csv to show as a heat map "
+                                                 "(default: the one of `knowwhen novelty` two folders up, if any)."),
+):
+    """Rebuild report.html from the numbers an evaluation saved (no images are predicted again).
+
+    Example: knowwhen report eval/
+    """
+    from .report.build import build_report
+
+    typer.echo(f"wrote {build_report(eval_dir, novelty_table)}")

@@ -15,6 +15,8 @@ from .data import ImageDataset
 from .data.splits import split_dataset
 from .evaluation.summary import (NOVELTY_CONVENTION, accuracy_summary, calibration_summary, deterministic_probs,
                                  novelty_table, per_class_table, selective_table)
+from .evaluation.perclass import confusion_matrix
+from .gallery import save_gallery
 from .prediction import _header, _rows, predict_dataset
 
 log = logging.getLogger("knowwhen")
@@ -43,14 +45,15 @@ def _label_code(name: str, index: dict) -> int:
 def _collect(run: Run, datasets: list[ImageDataset], predictions_csv: Path, **predict_kw) -> dict:
     """Streams predictions to CSV and keeps the per-image arrays the tables need (no passes)."""
     index = {c: k for k, c in enumerate(run.class_names)}
-    parts = {"y": [], "logits": [], "measures": []}
+    parts = {"y": [], "logits": [], "measures": [], "origin": []}
     classes = np.asarray(run.class_names)
     with atomic_open(predictions_csv, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         header = _header(run, datasets[0][0], bool(predict_kw.get("mc")))
         writer.writerow(header)
-        for ds, all_novel in datasets:
+        for k, (ds, all_novel) in enumerate(datasets):
             for b in predict_dataset(run, ds, **predict_kw):
+                parts["origin"].append(np.stack([np.full(len(b.indices), k), b.indices], 1))
                 writer.writerows(_rows(b, classes, "label" in header, bool(predict_kw.get("mc"))))
                 parts["y"].append([NOVEL if all_novel else _label_code(name, index) for name in b.labels])
                 parts["logits"].append(b.logits.astype(np.float32))
@@ -58,7 +61,8 @@ def _collect(run: Run, datasets: list[ImageDataset], predictions_csv: Path, **pr
                                           for k, v in b.measures.items()})
     y = np.concatenate(parts["y"]).astype(np.int64)
     measures = {k: np.concatenate([m[k] for m in parts["measures"]]) for k in parts["measures"][0]}
-    return {"y": y, "logits": np.concatenate(parts["logits"]), "measures": measures}
+    return {"y": y, "logits": np.concatenate(parts["logits"]), "measures": measures,
+            "origin": np.concatenate(parts["origin"])}
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -73,10 +77,11 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 100, seed: int = 0,
                  novel: ImageDataset | None = None, use_temperature: bool = True, batch_size: int = 512,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, report: bool = True) -> dict:
     """Evaluates `run` on `ds` (its test split and held-out classes, when `ds` is its training data) and
     writes metrics.json, per_class.csv, predictions.csv, calibration.csv, selective.csv, and, when there are
-    novel images (`novel`, held-out classes, or classes the run never saw), novelty.csv and roc.csv.
+    novel images (`novel`, held-out classes, or classes the run never saw), novelty.csv and roc.csv;
+    confusion.csv, gallery.npz (the images the report shows) and, with `report`, report.html.
 
     Returns the content of metrics.json.
 
@@ -104,6 +109,10 @@ def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 1
     summary["selective"] = sel
     preds = {k: ym[k] for k in ("pred", "pred_mc") if k in ym}
     _write_csv(out / "per_class.csv", per_class_table(y[known], preds, run.class_names))
+    cm = confusion_matrix(y[known], preds.get("pred_mc", preds["pred"]), len(run.class_names))
+    _write_csv(out / "confusion.csv", [{"true_class": c, **dict(zip(run.class_names, map(int, row)))}
+                                       for c, row in zip(run.class_names, cm)])
+    save_gallery(out / "gallery.npz", run, [d for d, _ in datasets], arrays)
     _write_csv(out / "calibration.csv", calib_rows)
     _write_csv(out / "selective.csv", sel_rows)
     if novel_mask.any():
@@ -114,6 +123,10 @@ def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 1
         _write_csv(out / "novelty.csv", table)
         _write_csv(out / "roc.csv", roc)
     write_text_atomic(out / "metrics.json", json.dumps(summary, indent=2, default=float) + "\n")
+    if report:
+        from .report.build import build_report
+
+        build_report(out)
     return summary
 
 

@@ -1,1 +1,1 @@
-"""Reports: evaluation results as text (and, later, figures and HTML)."""
+"""Reports: evaluation results as text, figures and one self-contained HTML page."""

@@ -1,0 +1,162 @@
+"""build_report(eval_dir): the saved evaluation tables -> report.html (nothing is recomputed from images)."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import write_text_atomic
+from ..errors import DataError
+from ..uncertainty.measures import MEASURES
+from . import figures as F
+from .html import Section, figure_html, note_html, page_html, table_html
+
+MAX_POINTS = 20_000
+
+
+def _csv(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _sampled_predictions(path: Path, limit: int = MAX_POINTS) -> list[dict]:
+    """Every k-th row of predictions.csv so that at most `limit` rows are kept (a page stays light)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        total = sum(1 for _ in f) - 1
+    step = max(1, -(-total // limit))
+    with open(path, newline="", encoding="utf-8") as f:
+        return [r for i, r in enumerate(csv.DictReader(f)) if i % step == 0]
+
+
+def _pct(a: dict) -> str:
+    return f"{a['accuracy'] * 100:.1f}% [{a['ci_low'] * 100:.1f}%, {a['ci_high'] * 100:.1f}%]"
+
+
+def _run_info(summary: dict) -> tuple[dict, list[dict]]:
+    from ..checkpoint import read_config
+
+    run_dir = Path(summary["run"])
+    try:
+        return read_config(run_dir), _csv(run_dir / "metrics.csv")
+    except Exception:  # the run may have moved; the report still shows the evaluation
+        return {}, []
+
+
+def _summary_section(summary: dict, run: dict) -> Section:
+    rows = [{"": "model", "value": f"{run.get('model', {}).get('name', '?')} {run.get('model', {}).get('args') or ''}"},
+            {"": "training data", "value": f"{run.get('data', {}).get('source', '?')} "
+                                           f"(held out: {', '.join(run.get('data', {}).get('holdout_classes', [])) or 'none'})"},
+            {"": "training time", "value": f"{run.get('train_seconds', float('nan')):.0f} s"},
+            {"": "images evaluated", "value": f"{summary['images']} known"
+                                              + (f" + {summary['novelty']['novel_images']} novel" if 'novelty' in summary else "")},
+            {"": "accuracy, dropout off (95% CI)", "value": _pct(summary["accuracy"])}]
+    if "accuracy_mc" in summary:
+        rows.append({"": f"accuracy, MC mean of {summary['mc_passes']} passes", "value": _pct(summary["accuracy_mc"])})
+    cal = summary["calibration"]
+    rows.append({"": "ECE before / after temperature scaling",
+                 "value": f"{cal['deterministic']['ece']:.4f} / {cal['temperature_scaled']['ece']:.4f} "
+                          f"(T = {summary['temperature']:.3f})"})
+    if "novelty" in summary:
+        best = max(summary["novelty"]["measures"], key=lambda r: r["auroc"])
+        rows.append({"": "best novelty measure", "value": f"{best['measure']} (AUROC {best['auroc']:.3f})"})
+    return Section("summary", "Summary", "The headline numbers; brackets are 95% Wilson intervals.",
+                   [table_html(rows)])
+
+
+def _uncertainty_section(preds: list[dict], class_names: set) -> Section:
+    names = [m for m in MEASURES if preds and m in preds[0]]
+    values = {m: np.array([float(r[m]) for r in preds]) for m in names}
+    label = np.array([r.get("label", "") for r in preds])
+    known = np.isin(label, list(class_names))
+    pred_col = "pred_mc" if "pred_mc" in preds[0] else "pred"
+    correct = known & (np.array([r[pred_col] for r in preds]) == label)
+    blocks = [figure_html(F.measure_distributions(values, {"correct": correct, "wrong": known & ~correct},
+                                                  "Known images: correct vs wrong predictions"), "correct vs wrong")]
+    novel = (label != "") & ~known
+    if novel.any():
+        blocks.append(figure_html(F.measure_distributions(values, {"known": known, "novel": novel},
+                                                          "Known vs novel images"), "known vs novel"))
+    return Section("uncertainty", "Uncertainty measures",
+                   "Well-separated histograms mean the measure tells the groups apart; p_max is high when sure, "
+                   "all other measures are high when unsure.", blocks)
+
+
+def _novelty_section(eval_dir: Path, summary: dict, loo: list[dict]) -> Section:
+    sec = Section("novelty", "Novelty: images of classes never seen in training",
+                  "A curve hugging the top-left corner flags novel images without flagging known ones; "
+                  "AUROC 0.5 is chance, 1.0 perfect (novel = positive class, higher score = more uncertain).")
+    if "novelty" in summary:
+        sec.blocks += [figure_html(F.roc_curves(_csv(eval_dir / "roc.csv"), summary["novelty"]["measures"]), "ROC"),
+                       table_html(summary["novelty"]["measures"])]
+    else:
+        sec.blocks.append(note_html("No novel images in this evaluation, so there is nothing to detect: train with "
+                                    "--holdout-class or evaluate with --novel NOVEL_DATA to see this section."))
+    if loo:
+        sec.blocks.append(figure_html(F.novelty_heatmap(loo), "leave-one-class-out AUROC"))
+    return sec
+
+
+def _gallery_section(eval_dir: Path) -> Section:
+    from ..gallery import GROUPS
+
+    sec = Section("galleries", "Image galleries",
+                  "Each image shows its true label, the top-3 classes with probabilities, and its uncertainty.")
+    path = eval_dir / "gallery.npz"
+    if not path.exists():
+        sec.blocks.append(note_html("No gallery.npz in this evaluation folder."))
+        return sec
+    with np.load(path, allow_pickle=False) as g:
+        for group, title in GROUPS.items():
+            if len(g[f"{group}_images"]):
+                sec.blocks.append(figure_html(F.gallery(g[f"{group}_images"], list(g[f"{group}_captions"]), title),
+                                              title))
+            else:
+                sec.blocks.append(note_html(f"{title}: none in this evaluation."))
+    return sec
+
+
+def build_report(eval_dir: str | Path, novelty_table: str | Path | None = None) -> Path:
+    """Writes eval_dir/report.html from the files `evaluate` wrote there; returns its path."""
+    eval_dir = Path(eval_dir)
+    if not (eval_dir / "metrics.json").exists():
+        raise DataError(f"{eval_dir}: no metrics.json; run `knowwhen evaluate RUN DATA --out {eval_dir}` first.")
+    summary = json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
+    run, epochs = _run_info(summary)
+    loo_path = Path(novelty_table) if novelty_table else eval_dir.parent.parent / "novelty.csv"
+    loo = [r for r in _csv(loo_path) if "heldout_class" in r]
+    per_class, preds = _csv(eval_dir / "per_class.csv"), _sampled_predictions(eval_dir / "predictions.csv")
+    cm_rows = _csv(eval_dir / "confusion.csv")
+    class_names = [r["class"] for r in per_class]
+    sections = [
+        _summary_section(summary, run),
+        Section("training", "Training curves", "Validation loss that rises while training loss falls means "
+                "over-fitting; the saved model is the epoch with the lowest validation loss.",
+                [figure_html(F.training_curves(epochs), "training curves")] if epochs
+                else [note_html("The run's metrics.csv was not found (was the run moved?).")]),
+        Section("per-class", "Per-class accuracy", "Bars are accuracies, whiskers 95% Wilson intervals; the matrix "
+                "shows which classes are confused with which.",
+                [figure_html(F.per_class_accuracy(per_class), "per-class accuracy"), table_html(per_class)]
+                + ([figure_html(F.confusion(np.array([[int(r[c]) for c in class_names] for r in cm_rows]),
+                                            class_names), "confusion matrix")] if cm_rows else [])),
+        Section("calibration", "Calibration", "Points on the diagonal mean a confidence of 0.8 is right 80% of the "
+                "time; below it the model is over-confident. The histogram shows how many images fall in each bin.",
+                [figure_html(F.reliability(_csv(eval_dir / "calibration.csv"), summary["calibration"]),
+                             "reliability diagram"), table_html([{"probabilities": k, **v}
+                                                                  for k, v in summary["calibration"].items()])]),
+        _uncertainty_section(preds, set(class_names)),
+        _novelty_section(eval_dir, summary, loo),
+        Section("selective", "Selective prediction", "Rejecting the most uncertain images first should raise the "
+                "accuracy of the rest above the random line, towards the oracle that rejects exactly the errors.",
+                [figure_html(F.selective(_csv(eval_dir / "selective.csv")), "selective prediction"),
+                 table_html(summary["selective"])]),
+        _gallery_section(eval_dir),
+    ]
+    page = page_html("knowwhen evaluation report", f"run {summary['run']}, {summary['images']} known images, "
+                     f"MC passes: {summary['mc_passes'] or 'none'}", sections)
+    out = eval_dir / "report.html"
+    write_text_atomic(out, page)
+    return out

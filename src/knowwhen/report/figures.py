@@ -1,0 +1,212 @@
+"""Figures from computed results (rows and arrays in, matplotlib Figures out). Nothing is recomputed here.
+
+Colours: the Okabe-Ito palette (colour-blind-safe), one fixed colour per measure in every figure.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
+MEASURE_COLORS = {"p_max": "#000000", "p_max_mc": "#E69F00", "sigma_mc": "#56B4E9", "entropy_mc": "#009E73",
+                  "mutual_info_mc": "#0072B2", "variation_ratio_mc": "#D55E00", "random": "#999999",
+                  "oracle": "#CC79A7"}
+BEFORE_AFTER = {"deterministic": "#D55E00", "temperature_scaled": "#0072B2", "mc": "#009E73"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _figure(w: float = 6.4, h: float = 3.6, ncols: int = 1):
+    plt = _plt()
+    fig, axes = plt.subplots(1, ncols, figsize=(w, h), constrained_layout=True)
+    return fig, axes
+
+
+def training_curves(rows: list[dict]):
+    """Loss and accuracy per epoch, train and validation, from metrics.csv rows."""
+    fig, (ax_loss, ax_acc) = _figure(9, 3.4, 2)
+    epoch = [int(r["epoch"]) + 1 for r in rows]
+    for split, style in (("train", "-"), ("val", "--")):
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
+            values = [float(r[f"{split}_{key}"]) for r in rows]
+            if not np.all(np.isnan(values)):
+                ax.plot(epoch, values, style, marker="o", color="#0072B2" if split == "train" else "#D55E00",
+                        label="training" if split == "train" else "validation")
+    ax_loss.set(xlabel="epoch", ylabel="loss (nats)", title="Loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (fraction)", title="Accuracy")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax_loss, ax_acc):
+        ax.legend(frameon=False)
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return fig
+
+
+def per_class_accuracy(rows: list[dict]):
+    """Accuracy per class with its 95% Wilson interval (deterministic and, if present, MC)."""
+    fig, ax = _figure(max(6.4, 0.45 * len(rows) + 2), 3.8)
+    x = np.arange(len(rows))
+    kinds = [("", "dropout off", "#0072B2")] + ([("_mc", "MC mean", "#E69F00")] if "accuracy_mc" in rows[0] else [])
+    width = 0.8 / len(kinds)
+    for i, (suffix, label, color) in enumerate(kinds):
+        acc = np.array([float(r[f"accuracy{suffix}"]) for r in rows])
+        lo = np.array([float(r[f"ci_low{suffix}"]) for r in rows])
+        hi = np.array([float(r[f"ci_high{suffix}"]) for r in rows])
+        ax.bar(x + (i - (len(kinds) - 1) / 2) * width, acc, width, color=color, label=label,
+               yerr=np.clip(np.nan_to_num([acc - lo, hi - acc]), 0, None),  # rounding can dip below 0
+               capsize=2, error_kw={"elinewidth": 1})
+    ax.set_xticks(x, [r["class"] for r in rows], rotation=45, ha="right")
+    ax.set(ylabel="accuracy (fraction)", ylim=(0, 1.22), title="Per-class accuracy with 95% Wilson intervals")
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.legend(frameon=False, loc="upper center", ncols=2)
+    return fig
+
+
+def confusion(cm: np.ndarray, class_names):
+    """Confusion matrix, rows normalised to the fraction of each true class."""
+    fig, ax = _figure(max(4.5, 0.5 * len(class_names) + 2), max(4, 0.5 * len(class_names) + 1.5))
+    frac = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set(xlabel="predicted class", ylabel="true class", title="Confusion matrix (fraction of true class)")
+    if len(class_names) <= 20:
+        for i in range(len(class_names)):
+            for j in range(len(class_names)):
+                if cm[i, j]:
+                    ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
+                            color="white" if frac[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, label="fraction of the true class")
+    return fig
+
+
+def reliability(rows: list[dict], summary: dict):
+    """Reliability diagram (accuracy vs confidence per bin) above a confidence histogram, per probability set."""
+    plt = _plt()
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True, height_ratios=[3, 1],
+                                   constrained_layout=True)
+    ax.plot([0, 1], [0, 1], ":", color="#999999", label="perfect calibration")
+    for name in dict.fromkeys(r["probs"] for r in rows):
+        sel = [r for r in rows if r["probs"] == name and int(r["count"]) > 0]
+        centre = [(float(r["bin_low"]) + float(r["bin_high"])) / 2 for r in sel]
+        label = f"{name.replace('_', ' ')} (ECE {summary[name]['ece']:.3f})"
+        ax.plot([float(r["confidence"]) for r in sel], [float(r["accuracy"]) for r in sel], "o-",
+                color=BEFORE_AFTER.get(name), label=label)
+        hist.bar(centre, [int(r["count"]) for r in sel], width=1 / 15, alpha=0.5, color=BEFORE_AFTER.get(name))
+    ax.set(ylabel="accuracy in bin (fraction)", title="Reliability diagram (15 equal-width bins)", ylim=(0, 1))
+    ax.legend(frameon=False, loc="upper left")
+    hist.set(xlabel="confidence = max probability", ylabel="images", xlim=(0, 1))
+    return fig
+
+
+def measure_distributions(values: dict[str, np.ndarray], groups: dict[str, np.ndarray], title: str):
+    """One histogram panel per measure, the image groups (e.g. correct / wrong) overlaid."""
+    names = list(values)
+    cols = min(3, len(names))
+    rows_n = int(np.ceil(len(names) / cols))
+    plt = _plt()
+    fig, axes = plt.subplots(rows_n, cols, figsize=(3.3 * cols, 2.6 * rows_n), constrained_layout=True,
+                             squeeze=False)
+    group_colors = ["#0072B2", "#D55E00"]
+    for ax, name in zip(axes.flat, names):
+        v = values[name]
+        bins = np.linspace(np.nanmin(v), np.nanmax(v) + 1e-9, 30)
+        for (label, mask), color in zip(groups.items(), group_colors):
+            if mask.any():
+                ax.hist(v[mask], bins=bins, density=True, alpha=0.55, color=color, label=f"{label} ({mask.sum()})")
+        ax.set_title(name, color=MEASURE_COLORS.get(name, "black"), fontsize=10)
+        ax.set(xlabel="value", ylabel="density")
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    axes.flat[0].legend(frameon=False, fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def roc_curves(roc_rows: list[dict], table: list[dict]):
+    """ROC curve per measure, known vs novel (novel positive), AUROC in the legend."""
+    fig, ax = _figure(5.6, 4.6)
+    ax.plot([0, 1], [0, 1], ":", color="#999999", label="chance (0.5)")
+    auroc = {r["measure"]: float(r["auroc"]) for r in table}
+    for name in auroc:
+        sel = [r for r in roc_rows if r["measure"] == name]
+        ax.plot([float(r["fpr"]) for r in sel], [float(r["tpr"]) for r in sel], color=MEASURE_COLORS.get(name),
+                label=f"{name} (AUROC {auroc[name]:.3f})")
+    ax.set(xlabel="false positive rate (known flagged as novel)", ylabel="true positive rate (novel flagged)",
+           title="Known vs novel ROC")
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    return fig
+
+
+def novelty_heatmap(rows: list[dict]):
+    """Held-out class x measure AUROC from a leave-one-class-out novelty.csv."""
+    classes = list(dict.fromkeys(r["heldout_class"] for r in rows))
+    measures = list(dict.fromkeys(r["measure"] for r in rows))
+    value = {(r["heldout_class"], r["measure"]): float(r["auroc"]) for r in rows}
+    grid = np.array([[value[c, m] for m in measures] for c in classes])
+    fig, ax = _figure(1.3 * len(measures) + 2.5, 0.45 * len(classes) + 1.8)
+    im = ax.imshow(grid, cmap="viridis", vmin=0.5, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(measures)), measures, rotation=30, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    for i in range(len(classes)):
+        for j in range(len(measures)):
+            ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if grid[i, j] < 0.75 else "black")
+    ax.set(title="AUROC per held-out class (leave-one-class-out)")
+    fig.colorbar(im, ax=ax, label="AUROC")
+    return fig
+
+
+def selective(rows: list[dict]):
+    """Accuracy of the kept images vs fraction rejected (lift chart), and risk vs coverage."""
+    fig, (lift, risk) = _figure(10, 3.8, 2)
+    for name in dict.fromkeys(r["measure"] for r in rows):
+        sel = [r for r in rows if r["measure"] == name]
+        style = "--" if name in ("random", "oracle") else "-"
+        color = MEASURE_COLORS.get(name)
+        lift.plot([float(r["rejected"]) for r in sel], [float(r["accuracy"]) for r in sel], style, color=color,
+                  label=name)
+        risk.plot([float(r["coverage"]) for r in sel], [1 - float(r["accuracy"]) for r in sel], style, color=color)
+    lift.set(xlabel="fraction rejected (most uncertain first)", ylabel="accuracy of kept images",
+             title="Filtering uncertain predictions")
+    risk.set(xlabel="coverage (fraction kept)", ylabel="risk = error rate of kept images", title="Risk-coverage")
+    lift.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def composite(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> (H, W) grey or (H, W, 3) colour, each channel scaled by its 1st-99th percentiles.
+
+    Two channels (e.g. DeepLoc's RFP and DIC) become magenta and green.
+    """
+    def scaled(ch):
+        lo, hi = np.percentile(ch, [1, 99])
+        return np.clip((ch - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+    chans = [scaled(c) for c in image[:3]]
+    if len(chans) == 1:
+        return chans[0]
+    if len(chans) == 2:
+        return np.stack([chans[0], chans[1], chans[0]], -1)
+    return np.stack(chans, -1)
+
+
+def gallery(images: np.ndarray, captions: list[str], title: str, cols: int = 6):
+    """A grid of images, each with its caption (true label, top-3 classes, measures)."""
+    plt = _plt()
+    rows_n = max(1, int(np.ceil(len(images) / cols)))
+    fig, axes = plt.subplots(rows_n, cols, figsize=(2.1 * cols, 2.6 * rows_n), constrained_layout=True,
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, cap in zip(axes.flat, images, captions):
+        ax.imshow(composite(img), cmap="gray")
+        ax.set_title(cap, fontsize=6.5, loc="left")
+    fig.suptitle(title)
+    return fig

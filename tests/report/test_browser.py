@@ -1,0 +1,54 @@
+"""Opens report.html in Debian's Chromium (headless) through chromedriver."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="Debian's chromium and chromium-driver are not installed (make setup installs them when run as root)")
+SECTIONS = ["summary", "training", "per-class", "calibration", "uncertainty", "novelty", "selective", "galleries"]
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2200"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    yield driver
+    driver.quit()
+
+
+def test_report_opens_offline_with_every_section_and_image(browser, held_out_eval, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    page = held_out_eval / "report.html"
+    browser.get_log("performance")  # drop what the browser's own start-up page requested
+    browser.get(page.as_uri())
+    ids = [s.get_attribute("id") for s in browser.find_elements(By.CSS_SELECTOR, "section")]
+    assert ids == SECTIONS
+    images = browser.execute_script("return Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+    assert len(images) >= 10 and all(done and width > 0 for done, width in images)
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+    requests = []
+    for entry in browser.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg["method"] == "Network.requestWillBeSent":
+            requests.append(msg["params"]["request"]["url"])
+    external = [u for u in requests if not (u.startswith(("data:", "chrome:", "chrome-untrusted:"))
+                                            or u == page.as_uri())]
+    assert external == [] and page.as_uri() in requests
+    shot = Path(held_out_eval) / "report-screenshot.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
