@@ -260,3 +260,41 @@ def report(
     from .report.build import build_report
 
     typer.echo(f"wrote {build_report(eval_dir, novelty_table)}")
+
+
+@app.command()
+@handle_errors
+def explain(
+    run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`."),
+    out: Path = typer.Option(..., "--out", help="Folder for the PNG files."),
+    image: Optional[Path] = typer.Option(None, help="One image file (PNG, JPEG, TIFF) for the activation maps."),
+    index: Optional[int] = typer.Option(None, help="Index of the image in --data for the activation maps."),
+    data: Optional[str] = typer.Option(None, help="Dataset that --index points into."),
+    fmt: Optional[str] = DATA_FORMAT,
+    option: List[str] = DATA_OPTION,
+):
+    """Write first-layer filters, activation maps for one image, and class-maximising inputs as PNG files.
+
+    Example: knowwhen explain runs/fmnist --index 0 --data fashion-mnist --out explain/
+    """
+    from .checkpoint import load_run
+    from .report.explain import write_explanations
+
+    loaded = load_run(run)
+    picture = None
+    if image is not None:
+        from .data.images import decoded_image
+
+        picture = decoded_image(image).astype("float32")
+    elif index is not None:
+        if data is None:
+            raise ConfigError("--index needs --data DATA (the dataset it points into).")
+        ds = _open(data, fmt, option, False)
+        if not 0 <= index < len(ds):
+            raise ConfigError(f"--index {index}: {data} holds {len(ds)} images; use 0..{len(ds) - 1}.")
+        picture = ds.images([index])[0]
+    if picture is not None and tuple(picture.shape) != tuple(loaded.input_shape):
+        raise ConfigError(f"the image is {tuple(picture.shape)} (C, H, W) but the run expects "
+                          f"{tuple(loaded.input_shape)}.")
+    for path in write_explanations(loaded, out, picture):
+        typer.echo(f"wrote {path}")

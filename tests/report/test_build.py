@@ -7,7 +7,8 @@ from knowwhen.evaluate import evaluate_run
 from knowwhen.report.build import build_report
 from knowwhen.report.figures import composite
 
-SECTIONS = ["summary", "training", "per-class", "calibration", "uncertainty", "novelty", "selective", "galleries"]
+SECTIONS = ["summary", "training", "per-class", "calibration", "uncertainty", "novelty", "selective", "galleries",
+            "inside"]
 
 
 def _section(html: str, sid: str) -> str:
@@ -63,3 +64,39 @@ def test_per_class_figure_tolerates_intervals_rounded_below_the_accuracy():
 
     rows = [{"class": "a", "accuracy": "1.0", "ci_low": "0.8", "ci_high": "0.9999999999"}]
     per_class_accuracy(rows)
+
+
+def test_inside_section_for_a_conv_model(held_out_eval):
+    inside = _section((held_out_eval / "report.html").read_text(), "inside")
+    assert inside.count("<img") == 3  # filters, activation maps, class-maximising inputs
+
+
+def test_explain_command_writes_pngs(held_out_eval, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from knowwhen.cli import app
+
+    run = json.loads((held_out_eval / "metrics.json").read_text())["run"]
+    r = CliRunner().invoke(app, ["explain", run, "--index", "3", "--data", "digits", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "x").iterdir())
+    assert {"filters.png", "activations.png", "class_inputs.png", "class_input_0_0.png"} <= set(names)
+    r = CliRunner().invoke(app, ["explain", run, "--index", "3", "--out", str(tmp_path / "y")])
+    assert r.exit_code == 2 and "--data" in r.stderr
+
+
+def test_class_maximising_input_raises_its_class_logit():
+    import torch
+
+    from knowwhen.report.explain import class_maximising_inputs
+
+    torch.manual_seed(0)
+    net = kw.create_model("cnn", (1, 12, 12), 3)
+    x = torch.from_numpy(class_maximising_inputs(net, (1, 12, 12), [0, 1, 2], steps=60))
+    noise = 0.1 * torch.randn(3, 1, 12, 12)
+    net.eval()
+    with torch.no_grad():
+        gained = net(x).diagonal() - net(noise).diagonal()
+    assert (gained > 0).all()

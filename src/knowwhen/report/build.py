@@ -119,6 +119,31 @@ def _gallery_section(eval_dir: Path) -> Section:
     return sec
 
 
+def _inside_section(summary: dict, eval_dir: Path) -> Section:
+    sec = Section("inside", "Looking inside the network",
+                  "Filters show what the first layer responds to, activation maps where in one image each layer "
+                  "responds, and the last figure what input each class would most like to see.")
+    from ..checkpoint import load_run
+    from ..errors import KnowwhenError
+    from .explain import inside_figures
+
+    try:
+        run = load_run(summary["run"])
+    except KnowwhenError as e:
+        sec.blocks.append(note_html(f"The run could not be loaded ({e}); these figures need its weights."))
+        return sec
+    image = None
+    if (eval_dir / "gallery.npz").exists():
+        with np.load(eval_dir / "gallery.npz", allow_pickle=False) as g:
+            image = g["uncertain_images"][0] if len(g["uncertain_images"]) else None
+    figs = inside_figures(run, image)
+    figs.pop("_class_input_arrays")
+    if "filters" not in figs:
+        sec.blocks.append(note_html("This model has no convolution layers: no filters or activation maps to show."))
+    sec.blocks += [figure_html(fig, name) for name, fig in figs.items()]
+    return sec
+
+
 def build_report(eval_dir: str | Path, novelty_table: str | Path | None = None) -> Path:
     """Writes eval_dir/report.html from the files `evaluate` wrote there; returns its path."""
     eval_dir = Path(eval_dir)
@@ -154,6 +179,7 @@ def build_report(eval_dir: str | Path, novelty_table: str | Path | None = None) 
                 [figure_html(F.selective(_csv(eval_dir / "selective.csv")), "selective prediction"),
                  table_html(summary["selective"])]),
         _gallery_section(eval_dir),
+        _inside_section(summary, eval_dir),
     ]
     page = page_html("knowwhen evaluation report", f"run {summary['run']}, {summary['images']} known images, "
                      f"MC passes: {summary['mc_passes'] or 'none'}", sections)

@@ -210,3 +210,44 @@ def gallery(images: np.ndarray, captions: list[str], title: str, cols: int = 6):
         ax.set_title(cap, fontsize=6.5, loc="left")
     fig.suptitle(title)
     return fig
+
+
+def filters(weights: np.ndarray, max_filters: int = 32):
+    """First-layer filters (F, C, kh, kw) as small images (colour composite for several channels)."""
+    w = weights[:max_filters]
+    cols = min(8, len(w))
+    plt = _plt()
+    rows_n = int(np.ceil(len(w) / cols))
+    fig, axes = plt.subplots(rows_n, cols, figsize=(1.1 * cols, 1.2 * rows_n + 0.4), constrained_layout=True,
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (ax, f) in enumerate(zip(axes.flat, w)):
+        ax.imshow(composite(f), cmap="gray", interpolation="nearest")
+        ax.set_title(str(i), fontsize=7)
+    fig.suptitle(f"First-layer filters ({weights.shape[0]} of {weights.shape[2]}x{weights.shape[3]})")
+    return fig
+
+
+def activations(maps: list[tuple[str, np.ndarray]], image: np.ndarray, per_layer: int = 8):
+    """The input image, then the first `per_layer` channels of each conv layer's activation map."""
+    plt = _plt()
+    rows_n = len(maps) + 1
+    fig, axes = plt.subplots(rows_n, per_layer, figsize=(1.3 * per_layer, 1.4 * rows_n), constrained_layout=True,
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    axes[0, 0].imshow(composite(image), cmap="gray")
+    axes[0, 0].set_title("input", fontsize=8)
+    for r, (name, act) in enumerate(maps, start=1):
+        for c in range(min(per_layer, len(act))):
+            axes[r, c].imshow(act[c], cmap="magma")
+        axes[r, 0].set_title(f"layer {name}", fontsize=8, loc="left")
+    fig.suptitle("Activation maps after ReLU (brighter = stronger response)")
+    return fig
+
+
+def class_inputs(images: np.ndarray, names):
+    """One class-maximising input per class."""
+    return gallery(images, [str(n) for n in names], "Inputs that maximise each class (gradient ascent)",
+                   cols=min(6, len(images)))
