@@ -72,3 +72,85 @@ def test_saved_passes_reproduce_the_measures(digits_run, tmp_path):
     np.testing.assert_allclose([float(r["entropy_mc"]) for r in rows], ref["entropy_mc"], rtol=1e-4)
     with pytest.raises(kw.ConfigError, match="--mc"):
         kw.write_predictions(run, ds, tmp_path / "q.csv", progress=False, passes_out=tmp_path / "q.npy")
+
+
+def test_parquet_output_matches_csv(digits_run, tmp_path):
+    import pyarrow.parquet as pq
+
+    run, ds = kw.load_run(digits_run), kw.open_dataset("digits")
+    a = kw.write_predictions(run, ds, tmp_path / "p.csv", progress=False, mc=5, part_size=500)
+    b = kw.write_predictions(run, ds, tmp_path / "p.parquet", progress=False, mc=5, part_size=700)
+    rows, table = list(csv.DictReader(open(a))), pq.read_table(b).to_pydict()
+    assert list(table) == list(rows[0]) and len(table["id"]) == len(rows) == 1797
+    assert table["id"] == [r["id"] for r in rows] and table["pred_mc"] == [r["pred_mc"] for r in rows]
+    np.testing.assert_allclose(table["entropy_mc"], [float(r["entropy_mc"]) for r in rows], rtol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "p.parquet"]  # part folders removed
+
+
+def test_sharded_parts_merge_to_the_single_process_output(digits_run, tmp_path):
+    run, ds = kw.load_run(digits_run), kw.open_dataset("digits")
+    one = kw.write_predictions(run, ds, tmp_path / "one.csv", progress=False, mc=5, part_size=300)
+    kw.write_predictions(run, ds, tmp_path / "two.csv", progress=False, mc=5, part_size=300, shard=(0, 2))
+    assert not (tmp_path / "two.csv").exists()  # rank 0 alone cannot merge: rank 1's parts are missing
+    kw.write_predictions(run, ds, tmp_path / "two.csv", progress=False, mc=5, part_size=300, shard=(1, 2))
+    kw.write_predictions(run, ds, tmp_path / "two.csv", progress=False, mc=5, part_size=300, shard=(0, 2))
+    assert (tmp_path / "two.csv").read_bytes() == one.read_bytes()
+
+
+def test_leftover_parts_of_another_command_are_refused(digits_run, tmp_path):
+    run, ds = kw.load_run(digits_run), kw.open_dataset("digits")
+    kw.write_predictions(run, ds, tmp_path / "p.csv", progress=False, mc=5, part_size=300, shard=(1, 2))
+    with pytest.raises(kw.ConfigError, match=r"different prediction \(mc differ\).*delete"):
+        kw.write_predictions(run, ds, tmp_path / "p.csv", progress=False, mc=7, part_size=300)
+
+
+def test_prediction_killed_midway_resumes_to_the_same_file(digits_run, tmp_path, caplog):
+    import logging
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run, ds = kw.load_run(digits_run), kw.open_dataset("digits")
+    full = kw.write_predictions(run, ds, tmp_path / "full.csv", progress=False, mc=50, part_size=60)
+    out = tmp_path / "killed.csv"
+    code = ("import knowwhen as kw; kw.write_predictions(kw.load_run(%r), kw.open_dataset('digits'), %r, "
+            "progress=False, mc=50, part_size=60)" % (str(digits_run), str(out)))
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    parts = tmp_path / ".killed.csv.parts"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if parts.exists() and len(list(parts.glob("part-*.csv"))) >= 5:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if out.exists():
+        pytest.skip("the prediction finished before it could be killed")
+    done = sorted(parts.glob("part-*.csv"))
+    assert 5 <= len(done) < 30
+    for part in done:  # every finished part is whole: 60 rows (the atomic rename never exposes half a file)
+        assert len(part.read_text().splitlines()) == 60
+    with caplog.at_level(logging.INFO, logger="knowwhen"):
+        kw.write_predictions(run, ds, out, progress=False, mc=50, part_size=60)
+    assert "skipping" in caplog.text
+    assert out.read_bytes() == full.read_bytes() and not parts.exists()
+
+
+def test_two_processes_under_torchrun_write_the_single_process_file(digits_run, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun is not installed beside this Python")
+    single = tmp_path / "single.csv"
+    args = ["predict", str(digits_run), "digits", "--mc", "10", "--part-size", "250", "--quiet"]
+    subprocess.run([sys.executable, "-m", "knowwhen", *args, "--out", str(single)], check=True)
+    two = tmp_path / "two.csv"
+    r = subprocess.run([str(torchrun), "--nproc-per-node", "2", "-m", "knowwhen", *args, "--out", str(two)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert two.read_bytes() == single.read_bytes()

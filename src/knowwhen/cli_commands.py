@@ -95,13 +95,15 @@ def _print_result(run_dir: Path) -> None:
 def predict(
     run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`."),
     data: str = typer.Argument(..., help="Images to predict: a path or built-in name."),
-    out: Path = typer.Option(..., "--out", help="CSV to write: id, label, pred, p_max, [MC measures], prob_<class>."),
+    out: Path = typer.Option(..., "--out", help="CSV or .parquet to write: id, label, pred, p_max, [MC measures], "
+                             "prob_<class>. Killed, the same command resumes from the last finished part."),
     mc: Optional[int] = typer.Option(None, "--mc", help="MC-dropout passes per image (e.g. 100); adds the "
                                      "uncertainty columns and makes prob_<class> the MC mean."),
     seed: int = typer.Option(0, help="Seed of the dropout masks (results do not depend on --batch-size)."),
     no_temperature: bool = typer.Option(False, "--no-temperature", help="Ignore the run's fitted temperature."),
     save_passes: Optional[Path] = typer.Option(None, help="Also save every MC pass as a (T, N, K) .npy (small sets)."),
     batch_size: int = typer.Option(512, help="Images per batch."),
+    part_size: int = typer.Option(100_000, help="Images per part file (the unit of resuming)."),
     fmt: Optional[str] = DATA_FORMAT,
     option: List[str] = DATA_OPTION,
     skip_bad: bool = SKIP_BAD,
@@ -116,8 +118,25 @@ def predict(
 
     loaded = load_run(run)
     ds = _open(data, fmt, option, skip_bad)
-    write_predictions(loaded, ds, out, batch_size, not quiet, mc, seed, not no_temperature, save_passes)
-    typer.echo(f"wrote {len(ds)} predictions to {out}")
+    shard, barrier = _distributed()
+    write_predictions(loaded, ds, out, batch_size, not quiet, mc, seed, not no_temperature, save_passes, part_size,
+                      shard, barrier)
+    if shard[0] == 0:
+        typer.echo(f"wrote {len(ds)} predictions to {out}")
+
+
+def _distributed():
+    """(rank, world) and a barrier when started by torchrun (or SLURM via torchrun), else one process."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return (0, 1), None
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return (dist.get_rank(), dist.get_world_size()), dist.barrier
 
 
 @app.command()

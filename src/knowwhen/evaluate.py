@@ -17,7 +17,8 @@ from .evaluation.summary import (NOVELTY_CONVENTION, accuracy_summary, calibrati
                                  novelty_table, per_class_table, selective_table)
 from .evaluation.perclass import confusion_matrix
 from .gallery import save_gallery
-from .prediction import _header, _rows, predict_dataset
+from .prediction import _header, predict_dataset
+from .tables import batch_columns, csv_rows
 
 log = logging.getLogger("knowwhen")
 
@@ -54,7 +55,7 @@ def _collect(run: Run, datasets: list[ImageDataset], predictions_csv: Path, **pr
         for k, (ds, all_novel) in enumerate(datasets):
             for b in predict_dataset(run, ds, **predict_kw):
                 parts["origin"].append(np.stack([np.full(len(b.indices), k), b.indices], 1))
-                writer.writerows(_rows(b, classes, "label" in header, bool(predict_kw.get("mc"))))
+                writer.writerows(csv_rows(batch_columns(b, header, classes)))
                 parts["y"].append([NOVEL if all_novel else _label_code(name, index) for name in b.labels])
                 parts["logits"].append(b.logits.astype(np.float32))
                 parts["measures"].append({k: v.astype(np.float32) if k == "probs_mc" else v

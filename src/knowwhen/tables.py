@@ -1,0 +1,74 @@
+"""Prediction tables: per-batch columns, written as CSV or Parquet part files and merged in order."""
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .atomic import atomic_open, atomic_path
+
+TEXT_COLUMNS = ("id", "label", "pred", "pred_mc")
+
+
+def table_format(path: Path) -> str:
+    """"parquet" for a .parquet path, else "csv"."""
+    return "parquet" if Path(path).suffix.lower() == ".parquet" else "csv"
+
+
+def batch_columns(batch, header: list[str], classes: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns of `header` for one PredictionBatch."""
+    m, probs = batch.measures, batch.output_probs
+    cols = {"id": np.asarray(batch.ids, dtype=str), "label": np.asarray(batch.labels, dtype=str)}
+    cols["pred"] = classes[m["pred"]]
+    if "pred_mc" in m:
+        cols["pred_mc"] = classes[m["pred_mc"]]
+    cols.update({k: np.asarray(v, dtype=np.float64) for k, v in m.items() if k in header and k not in TEXT_COLUMNS})
+    cols.update({f"prob_{c}": probs[:, k].astype(np.float64) for k, c in enumerate(classes)})
+    return {h: cols[h] for h in header}
+
+
+def csv_rows(cols: dict[str, np.ndarray]):
+    text = [cols[h] if h in TEXT_COLUMNS else np.char.mod("%.6g", cols[h]) for h in cols]
+    return zip(*text)
+
+
+def write_part(path: Path, batches: Iterable[dict[str, np.ndarray]], header: list[str]) -> None:
+    """Writes the batches' columns to one part file (no CSV header), atomically."""
+    if table_format(path) == "csv":
+        with atomic_open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            for cols in batches:
+                writer.writerows(csv_rows(cols))
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(h, pa.string() if h in TEXT_COLUMNS else pa.float64()) for h in header])
+    with atomic_path(path) as tmp:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for cols in batches:
+                writer.write_table(pa.table({h: cols[h] for h in header}, schema=schema))
+
+
+def merge_parts(parts: list[Path], out: Path, header: list[str]) -> None:
+    """Concatenates the part files in order into `out` (CSV: header first), atomically."""
+    if table_format(out) == "csv":
+        with atomic_open(out, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerow(header)
+            for part in parts:
+                with open(part, encoding="utf-8") as src:
+                    shutil.copyfileobj(src, f)
+        return
+    import pyarrow.parquet as pq
+
+    with atomic_path(out) as tmp:
+        writer = None
+        for part in parts:
+            table = pq.read_table(part)
+            writer = writer or pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+        if writer is not None:
+            writer.close()
