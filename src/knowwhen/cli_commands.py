@@ -52,6 +52,10 @@ def train(
     vflip: bool = typer.Option(False, help="Augmentation: random up-down flips."),
     max_minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (best epoch kept)."),
     workers: int = typer.Option(0, help="DataLoader worker processes (0 reads in the main process)."),
+    devices: int = typer.Option(1, help="Processes (CPU) or GPUs per node for distributed data parallel."),
+    num_nodes: int = typer.Option(1, help="Machines (nodes) for distributed data parallel."),
+    strategy: str = typer.Option("auto", help="auto, ddp or ddp_spawn (Lightning's distributed strategies)."),
+    accelerator: str = typer.Option("cpu", help="cpu, gpu or auto."),
     fmt: Optional[str] = DATA_FORMAT,
     option: List[str] = DATA_OPTION,
     skip_bad: bool = SKIP_BAD,
@@ -75,9 +79,10 @@ def train(
         ModelConfig(model, args), AugmentConfig(rotate, zoom, shear, shift, hflip, vflip),
         optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, loss=loss, epochs=epochs,
         batch_size=batch_size, patience=patience or None, seed=seed, max_minutes=max_minutes, progress=not quiet,
-        num_workers=workers)
+        num_workers=workers, devices=devices, num_nodes=num_nodes, strategy=strategy, accelerator=accelerator)
     run_dir = train_run(config, out, resume=resume, overwrite=overwrite)
-    _print_result(run_dir)
+    if run_dir is not None:  # None on the other ranks of a distributed run
+        _print_result(run_dir)
 
 
 def _print_result(run_dir: Path) -> None:

@@ -12,6 +12,7 @@ from .errors import ConfigError
 
 OPTIMIZERS = ("adam", "sgd")
 LOSSES = ("cross_entropy", "hinge")
+STRATEGIES = ("auto", "ddp", "ddp_spawn")
 
 
 def _check(ok: bool, name: str, value: Any, fix: str) -> None:
@@ -110,6 +111,8 @@ class TrainConfig:
         loss: `cross_entropy` (softmax) or `hinge` (multi-class SVM, margin 1).
         patience: epochs without a better validation loss before stopping; None disables early stopping.
         max_minutes: stop after this much training time (the best epoch so far is kept).
+        devices, num_nodes, strategy: Lightning's distributed data parallel settings; `batch_size` is the
+            global batch, split across the devices x num_nodes processes.
     """
 
     data: DataConfig
@@ -128,6 +131,9 @@ class TrainConfig:
     max_minutes: float | None = None
     accelerator: str = "cpu"
     progress: bool = True
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
 
     def __post_init__(self):
         _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, f"use one of {', '.join(OPTIMIZERS)}.")
@@ -143,6 +149,10 @@ class TrainConfig:
         _check(self.num_workers >= 0, "num_workers", self.num_workers, "use an integer >= 0.")
         _check(self.max_minutes is None or self.max_minutes > 0, "max_minutes", self.max_minutes,
                "use a positive number of minutes or None.")
+        _check(isinstance(self.devices, int) and self.devices >= 1, "devices", self.devices, "use an integer >= 1.")
+        _check(isinstance(self.num_nodes, int) and self.num_nodes >= 1, "num_nodes", self.num_nodes,
+               "use an integer >= 1.")
+        _check(self.strategy in STRATEGIES, "strategy", self.strategy, f"use one of {', '.join(STRATEGIES)}.")
 
 
 def config_to_dict(config) -> dict:

@@ -33,29 +33,37 @@ class EpochBatchSampler:
     """Yields arrays of positions, reshuffled each epoch from (seed, epoch).
 
     Deriving the order from the epoch number (Lightning calls `set_epoch`) makes a resumed run see the
-    same batches as an uninterrupted one.
+    same batches as an uninterrupted one. With `world` > 1 (distributed training) every rank walks the same
+    global batches and takes its `rank::world` slice of each, so N processes see what one process would;
+    the order is padded by wrapping around so that every rank gets as many, equally sized, batches.
     """
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0):
-        self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1):
+        self.n, self.shuffle, self.seed, self.epoch = n, shuffle, seed, 0
+        self.rank, self.world = rank, world
+        self.batch_size = -(-batch_size // world) * world  # a multiple of world: equal slices per rank
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return (self.n + self.batch_size - 1) // self.batch_size
+        return -(-self._padded() // self.batch_size)
+
+    def _padded(self) -> int:
+        return -(-self.n // self.world) * self.world
 
     def __iter__(self):
         order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.n) if self.shuffle
                  else np.arange(self.n))
-        for start in range(0, self.n, self.batch_size):
-            yield order[start:start + self.batch_size]
+        order = np.resize(order, self._padded())  # wraps around: the padding repeats the first images
+        for start in range(0, len(order), self.batch_size):
+            yield order[start:start + self.batch_size][self.rank::self.world]
 
 
 def make_loader(ds: ImageDataset, indices: np.ndarray, normalizer: Normalizer, batch_size: int,
                 shuffle: bool = False, seed: int = 0, label_map: np.ndarray | None = None,
-                num_workers: int = 0) -> DataLoader:
-    """A DataLoader of normalised `(x, y)` batches over `ds[indices]`."""
-    sampler = EpochBatchSampler(len(indices), batch_size, shuffle, seed)
+                num_workers: int = 0, rank: int = 0, world: int = 1) -> DataLoader:
+    """A DataLoader of normalised `(x, y)` batches over `ds[indices]` (this rank's share when world > 1)."""
+    sampler = EpochBatchSampler(len(indices), batch_size, shuffle, seed, rank, world)
     return DataLoader(BatchDataset(ds, indices, normalizer, label_map), sampler=sampler, batch_size=None,
                       num_workers=num_workers, persistent_workers=num_workers > 0)

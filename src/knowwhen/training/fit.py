@@ -25,7 +25,7 @@ from .evaluate import split_metrics
 log = logging.getLogger("knowwhen")
 
 # Fields that may change when a run is resumed: they do not change what is learned.
-_RESUMABLE_CHANGES = {"epochs", "progress", "num_workers", "max_minutes"}
+_RESUMABLE_CHANGES = {"epochs", "progress", "num_workers", "max_minutes", "devices", "num_nodes", "strategy"}
 
 
 def _resume_changes(saved: TrainConfig, new: TrainConfig) -> list[str]:
@@ -86,7 +86,8 @@ def _trainer(config: TrainConfig, out: Path, monitor: str, has_val: bool):
         callbacks.append(EarlyStopping(monitor, patience=config.patience, check_on_train_epoch_end=not has_val))
     callbacks.append(ResumeState(out))
     return L.Trainer(
-        max_epochs=config.epochs, accelerator=config.accelerator, devices=1, logger=False,
+        max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
+        num_nodes=config.num_nodes, strategy=config.strategy, logger=False,
         callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=config.progress,
         enable_model_summary=False, num_sanity_val_steps=0, deterministic=True,
         max_time=timedelta(minutes=config.max_minutes) if config.max_minutes else None,
@@ -103,8 +104,11 @@ def _quiet_lightning() -> None:
 
 
 def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = None, resume: bool = False,
-          overwrite: bool = False) -> Path:
+          overwrite: bool = False) -> Path | None:
     """Trains a model as `config` says and writes the run directory `out`; returns its path.
+
+    Under distributed data parallel (`config.devices` x `config.num_nodes` > 1) every process runs this;
+    rank 0 writes the run directory and returns its path, the other ranks return None.
 
     Args:
         config: what to train on and how.
@@ -119,11 +123,15 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
         >>> run_dir = train(cfg, "runs/digits")
     """
     out = Path(out)
-    saved = _prepare_run_dir(out, config, resume, overwrite)
     _quiet_lightning()
     d = config.data
     ds = dataset if dataset is not None else open_dataset(d.source, d.format, d.options, d.skip_bad)
     split = split_dataset(ds, d.val_fraction, d.test_fraction, d.holdout_classes, config.seed)
+    has_val = len(split.val) > 0
+    trainer = _trainer(config, out, "val_loss" if has_val else "train_loss", has_val)
+    # Under DDP every process runs this function; only rank 0 prepares and writes the run directory.
+    lead = trainer.is_global_zero
+    saved = _prepare_run_dir(out, config, resume, overwrite) if lead else None
     if saved and saved.get("data", {}).get("sizes") != split.sizes():
         raise ConfigError(f"{out}: the data changed since this run started (split sizes "
                           f"{saved['data'].get('sizes')} then, {split.sizes()} now); resume on the same data.")
@@ -131,21 +139,23 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
                   else fit_normalizer(ds, split.train, d.clip_percentiles, config.seed))
     seed_everything(config.seed)
     net = create_model(config.model.name, ds.shape, len(split.class_names), **config.model.args)
-    out.mkdir(parents=True, exist_ok=True)
-    write_config(out, _payload(config, ds, split, normalizer, "training"))
+    if lead:
+        out.mkdir(parents=True, exist_ok=True)
+        write_config(out, _payload(config, ds, split, normalizer, "training"))
 
     from .module import Classifier
 
     loader = lambda idx, shuffle: make_loader(ds, idx, normalizer, config.batch_size, shuffle,  # noqa: E731
-                                              config.seed, split.label_map, config.num_workers)
-    has_val = len(split.val) > 0
-    trainer = _trainer(config, out, "val_loss" if has_val else "train_loss", has_val)
+                                              config.seed, split.label_map, config.num_workers,
+                                              trainer.global_rank, trainer.world_size)
     ckpt = out / RESUME if resume and (out / RESUME).exists() else None
-    if resume:
+    if resume and lead:
         log.info("resuming %s after its last finished epoch" if ckpt else
                  "%s: no epoch had finished; starting its training again", out)
     trainer.fit(Classifier(net, config), loader(split.train, True), loader(split.val, False) if has_val else None,
                 ckpt_path=ckpt, weights_only=True)
+    if not trainer.is_global_zero:
+        return None  # the other DDP processes leave the run directory to rank 0
     write_config(out, _payload(config, ds, split, normalizer, "complete", **_final(trainer, out, ds, split, config)))
     (out / RESUME).unlink(missing_ok=True)
     return out
