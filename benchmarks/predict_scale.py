@@ -35,13 +35,16 @@ print(json.dumps({"seconds": time.perf_counter() - start,
 
 
 def make_file(path: Path, n: int) -> None:
+    """Random uint8 images and labels, written beside `path` and renamed when complete."""
     rng = np.random.default_rng(0)
-    with h5py.File(path, "w") as f:
+    tmp = path.with_suffix(".tmp")
+    with h5py.File(tmp, "w") as f:
         x = f.create_dataset("x", (n, 28, 28), dtype=np.uint8, chunks=(1024, 28, 28))
         for start in range(0, n, 100_000):
             stop = min(n, start + 100_000)
             x[start:stop] = rng.integers(0, 256, (stop - start, 28, 28), dtype=np.uint8)
         f["y"] = rng.integers(0, 10, n)
+    tmp.replace(path)
 
 
 def make_run(scratch: Path) -> Path:
@@ -69,6 +72,7 @@ def main() -> None:
     p.add_argument("--scratch", default=None)
     args = p.parse_args()
     scratch = Path(args.scratch or tempfile.mkdtemp(prefix="kw-scale-"))
+    scratch.mkdir(parents=True, exist_ok=True)
     data = scratch / "synthetic.h5"
     if not data.exists():
         t = time.perf_counter()

@@ -154,3 +154,16 @@ def test_two_processes_under_torchrun_write_the_single_process_file(digits_run, 
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert two.read_bytes() == single.read_bytes()
+
+
+def test_devices_2_launches_two_processes_with_fabric(digits_run, tmp_path):
+    import subprocess
+    import sys
+
+    args = ["predict", str(digits_run), "digits", "--mc", "10", "--part-size", "300", "--quiet"]
+    subprocess.run([sys.executable, "-m", "knowwhen", *args, "--out", str(tmp_path / "one.csv")], check=True)
+    r = subprocess.run([sys.executable, "-m", "knowwhen", *args, "--devices", "2", "--out", str(tmp_path / "two.csv")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("wrote 1797 predictions") == 1
+    assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()

@@ -109,6 +109,9 @@ def predict(
     save_passes: Optional[Path] = typer.Option(None, help="Also save every MC pass as a (T, N, K) .npy (small sets)."),
     batch_size: int = typer.Option(512, help="Images per batch."),
     part_size: int = typer.Option(100_000, help="Images per part file (the unit of resuming)."),
+    devices: int = typer.Option(1, help="Processes (CPU) or GPUs per node; each predicts its share of the parts."),
+    num_nodes: int = typer.Option(1, help="Machines (nodes)."),
+    accelerator: str = typer.Option("cpu", help="cpu, gpu or auto."),
     fmt: Optional[str] = DATA_FORMAT,
     option: List[str] = DATA_OPTION,
     skip_bad: bool = SKIP_BAD,
@@ -123,25 +126,35 @@ def predict(
 
     loaded = load_run(run)
     ds = _open(data, fmt, option, skip_bad)
-    shard, barrier = _distributed()
+    shard, barrier, device = _processes(devices, num_nodes, accelerator)
     write_predictions(loaded, ds, out, batch_size, not quiet, mc, seed, not no_temperature, save_passes, part_size,
-                      shard, barrier)
+                      shard, barrier, device)
     if shard[0] == 0:
         typer.echo(f"wrote {len(ds)} predictions to {out}")
 
 
-def _distributed():
-    """(rank, world) and a barrier when started by torchrun (or SLURM via torchrun), else one process."""
+def _processes(devices: int, num_nodes: int, accelerator: str):
+    """(rank, world), a barrier and the device of this process.
+
+    Started by torchrun (WORLD_SIZE set), the ranks join one gloo group. With --devices / --num-nodes,
+    Lightning Fabric launches the processes (and picks each one's GPU); with neither, one process.
+    """
     import os
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return (0, 1), None
-    import torch.distributed as dist
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and devices == 1 and num_nodes == 1:
+        import torch.distributed as dist
 
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
-    return (dist.get_rank(), dist.get_world_size()), dist.barrier
+        if not dist.is_initialized():
+            dist.init_process_group("gloo")
+        return (dist.get_rank(), dist.get_world_size()), dist.barrier, "cpu"
+    if devices * num_nodes == 1 and accelerator == "cpu":
+        return (0, 1), None, "cpu"
+    from lightning.fabric import Fabric
+
+    fabric = Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes,
+                    strategy="ddp" if devices * num_nodes > 1 else "auto")
+    fabric.launch()
+    return (fabric.global_rank, fabric.world_size), fabric.barrier, fabric.device
 
 
 @app.command()

@@ -88,7 +88,8 @@ def predict(run: Run, images: np.ndarray) -> np.ndarray:
 
 def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress: bool = True,
                     mc: int | MCDropout | None = None, seed: int = 0, use_temperature: bool = True,
-                    keep_passes: bool = False, engine: str = "auto") -> Iterator[PredictionBatch]:
+                    keep_passes: bool = False, engine: str = "auto",
+                    device: str | torch.device = "cpu") -> Iterator[PredictionBatch]:
     """Yields PredictionBatch for every image of `ds`, in order; memory stays one batch.
 
     Args:
@@ -97,10 +98,12 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
         seed: seed of the dropout masks; with it, an image's numbers do not depend on `batch_size`.
         use_temperature: divide logits by the run's fitted temperature (when it has one).
         keep_passes: also return every pass (T, n, K): for small sets only.
+        device: where the model runs (e.g. "cuda:0"); results come back as NumPy arrays.
     """
     from tqdm.auto import tqdm
 
     check_compatible(run, ds)
+    run.model.to(device)
     t = _temperature(run, use_temperature)
     engine_ = mc if isinstance(mc, MCDropout) else MCDropout(run.model, mc, seed, engine, temperature=t) if mc else None
     names = np.asarray(ds.class_names + ("",))  # label -1 (unknown) picks ""
@@ -109,15 +112,15 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
                file=sys.stderr, leave=False)
     with bar:
         for idx, images in ds.batches(np.arange(len(ds)), batch_size):
-            x = run.preprocess(images)
+            x = run.preprocess(images).to(device)
             batch = PredictionBatch(idx, [ds.item_id(i) for i in idx], names[ds.labels[idx]].tolist(), None)
             if engine_ is None:
                 run.model.eval()
                 with torch.no_grad():
-                    batch.logits = run.model(x).numpy()
+                    batch.logits = run.model(x).cpu().numpy()
             else:
                 logits, passes = engine_.predict(x)
-                batch.logits, passes = logits.numpy(), passes.numpy()
+                batch.logits, passes = logits.cpu().numpy(), passes.cpu().numpy()
                 batch.measures = measures_from_sums(MCSums.zeros(*batch.logits.shape).add(passes))
                 batch.passes = passes if keep_passes else None
             batch.probs = softmax(batch.logits / t)
@@ -157,7 +160,7 @@ def _parts_dir(run: Run, ds: ImageDataset, out: Path, manifest: dict) -> Path:
 def write_predictions(run: Run, ds: ImageDataset, out: str | Path, batch_size: int = 512, progress: bool = True,
                       mc: int | None = None, seed: int = 0, use_temperature: bool = True,
                       passes_out: str | Path | None = None, part_size: int = 100_000,
-                      shard: tuple[int, int] = (0, 1), barrier=None) -> Path:
+                      shard: tuple[int, int] = (0, 1), barrier=None, device: str | torch.device = "cpu") -> Path:
     """Writes one row per image (CSV, or Parquet for a .parquet `out`): id, label (when known), pred, p_max,
     the MC measures, prob_<class>.
 
@@ -192,7 +195,7 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, batch_size: i
             continue
         sub = ds.subset(np.arange(k * part_size, min(len(ds), (k + 1) * part_size)))
         batches = predict_dataset(run, sub, batch_size, progress, engine_, seed, use_temperature,
-                                  passes_out is not None)
+                                  passes_out is not None, device=device)
         write_part(parts[k], _columns(batches, header, classes, passes), header)
     if barrier is not None:
         barrier()

@@ -70,9 +70,10 @@ class MCDropout:
         log.info("MC dropout: %s engine, %d passes", self.engine_, self.passes)
         self._masks: dict[int, torch.Tensor] = {}
 
-    def _mask(self, site: int, shape: tuple[int, ...]) -> torch.Tensor:
-        if site not in self._masks:
-            self._masks[site] = pass_masks(self.sites[site].p, shape, self.passes, self.seed, site)
+    def _mask(self, site: int, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+        # Drawn on the CPU generator (the same masks on any device), then kept on the model's device.
+        if site not in self._masks or self._masks[site].device != device:
+            self._masks[site] = pass_masks(self.sites[site].p, shape, self.passes, self.seed, site).to(device)
         return self._masks[site]
 
     @torch.no_grad()
@@ -93,7 +94,7 @@ class MCDropout:
 
     def _reference_pass(self, x: torch.Tensor, t: int) -> torch.Tensor:
         def hook(site):
-            return lambda mod, inputs: inputs[0] * self._mask(site, tuple(inputs[0].shape[1:]))[t]
+            return lambda mod, inputs: inputs[0] * self._mask(site, tuple(inputs[0].shape[1:]), inputs[0].device)[t]
         handles = [m.register_forward_pre_hook(hook(i)) for i, m in enumerate(self.sites)]
         try:
             return self.model(x)
@@ -126,9 +127,9 @@ class MCDropout:
         while k < len(layers) and isinstance(layers[k], nn.Flatten):
             k += 1
         if not per_pass and k < len(layers) and isinstance(layers[k], nn.Linear):
-            mask = self._mask(site, tuple(z.shape[1:])).flatten(1)   # (T, D)
+            mask = self._mask(site, tuple(z.shape[1:]), z.device).flatten(1)   # (T, D)
             return _folded_linear(z.flatten(1), mask, layers[k], self.chunk), k + 1
-        mask = self._mask(site, tuple(z.shape[2:] if per_pass else z.shape[1:]))  # (T, ...)
+        mask = self._mask(site, tuple(z.shape[2:] if per_pass else z.shape[1:]), z.device)  # (T, ...)
         return (z if per_pass else z[None]) * mask[:, None], j + 1
 
 
