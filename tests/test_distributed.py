@@ -36,3 +36,33 @@ def test_two_process_ddp_training_on_cpu_writes_one_run(tmp_path):
     single = kw.load_run(kw.train(kw.TrainConfig(kw.DataConfig("digits"), kw.ModelConfig("mlp"), epochs=3,
                                                  progress=False), tmp_path / "one"))
     assert abs(run.metrics["test_acc"] - single.metrics["test_acc"]) < 0.05
+
+
+def test_killed_ddp_run_resumes(tmp_path):
+    import csv
+    import json
+    import os
+    import signal
+    import time
+
+    import pytest
+
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "knowwhen", "train", "digits", "--model", "mlp", "--epochs", "15", "--patience", "0",
+           "--quiet", "--devices", "2", "--strategy", "ddp", "--out", str(out)]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "metrics.csv").exists() and len((out / "metrics.csv").read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # rank 0 and the rank it launched
+    proc.wait()
+    if json.loads((out / "config.json").read_text())["status"] == "complete":
+        pytest.skip("the run finished before it could be killed")
+    r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resuming" in r.stderr
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [int(row["epoch"]) for row in rows] == list(range(15))
+    assert kw.load_run(out).metrics["epochs_run"] == 15
