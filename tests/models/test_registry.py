@@ -7,8 +7,8 @@ from knowwhen import ConfigError, create_model, list_models, model_summary
 from knowwhen.models import layer_table
 
 
-def test_registry_lists_the_five_models():
-    assert list_models() == ["cnn", "linear", "mlp", "resnet", "vgg"]
+def test_registry_lists_the_image_and_sequence_models():
+    assert list_models() == ["cnn", "gru", "linear", "lstm", "mlp", "resnet", "rnn", "tcn", "vgg"]
 
 
 @pytest.mark.parametrize("name", ["linear", "mlp", "cnn", "vgg", "resnet"])
@@ -35,7 +35,7 @@ def test_glorot_uniform_initialisation():
 
 
 def test_unknown_model_and_argument_and_bad_dropout():
-    with pytest.raises(ConfigError, match="use one of cnn, linear"):
+    with pytest.raises(ConfigError, match="use one of cnn, gru, linear"):
         create_model("alexnet", (1, 8, 8), 2)
     with pytest.raises(ConfigError, match="no argument.*dropot.*allowed"):
         create_model("mlp", (1, 8, 8), 2, dropot=0.1)

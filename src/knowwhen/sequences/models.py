@@ -1,0 +1,113 @@
+"""Sequence models on (N, channels, length) inputs, registered beside the image models.
+
+`tcn`: stacked causal dilated 1-D convolutions (no output sees a later input).
+`rnn`, `gru`, `lstm`: recurrent nets with variational dropout (Gal & Ghahramani 2016): one dropout mask per
+sequence, reused at every time step, on the inputs and on the recurrent state; a fresh mask per sequence and
+per forward pass, so MC dropout draws a new one each pass.
+Each model predicts `num_classes` outputs (e.g. a horizon of future values) from the last time step.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models.registry import register_model
+
+
+def receptive_field(kernel_size: int, levels: int) -> int:
+    """Inputs one output of a `levels`-deep stack with dilations 1, 2, 4, ... sees: 1 + (k - 1)(2^levels - 1)."""
+    return 1 + (kernel_size - 1) * (2 ** levels - 1)
+
+
+class CausalConv1d(nn.Conv1d):
+    """A Conv1d padded on the left only, so output t depends on inputs <= t."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = (self.kernel_size[0] - 1) * self.dilation[0]
+        return super().forward(F.pad(x, (pad, 0)))
+
+
+class TCN(nn.Module):
+    """Causal dilated convolutions, ReLU and dropout per level, then a dense head on the last time step."""
+
+    def __init__(self, channels: int, outputs: int, width: int, levels: int, kernel_size: int, dropout: float):
+        super().__init__()
+        layers, c = [], channels
+        for level in range(levels):
+            layers += [CausalConv1d(c, width, kernel_size, dilation=2 ** level), nn.ReLU(), nn.Dropout(dropout)]
+            c = width
+        self.features = nn.Sequential(*layers)              # (N, width, L)
+        self.head = nn.Linear(width, outputs)
+        self.receptive_field = receptive_field(kernel_size, levels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)[:, :, -1])
+
+
+@register_model("tcn")
+def tcn(input_shape, num_classes, width: int = 32, levels: int = 4, kernel_size: int = 2,
+        dropout: float = 0.1) -> nn.Module:
+    """Causal dilated 1-D convolutions; receptive field 1 + (kernel_size - 1)(2^levels - 1) steps."""
+    return TCN(input_shape[0], num_classes, width, levels, kernel_size, dropout)
+
+
+class VariationalDropout(nn.Module):
+    """Holds one (N, features) mask per forward pass; `mask(x)` draws it when dropout is active."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def mask(self, like: torch.Tensor) -> torch.Tensor | None:
+        if not self.training or self.p == 0:
+            return None
+        return torch.bernoulli(torch.full_like(like, 1 - self.p)) / (1 - self.p)
+
+
+class VariationalRNN(nn.Module):
+    """A recurrent net unrolled over time with the same input and state masks at every step."""
+
+    CELLS = {"rnn": nn.RNNCell, "gru": nn.GRUCell, "lstm": nn.LSTMCell}
+
+    def __init__(self, kind: str, channels: int, outputs: int, hidden: int, dropout: float,
+                 recurrent_dropout: float, layer_norm: bool):
+        super().__init__()
+        self.kind, self.hidden = kind, hidden
+        self.cell = self.CELLS[kind](channels, hidden)
+        self.input_drop, self.state_drop = VariationalDropout(dropout), VariationalDropout(recurrent_dropout)
+        self.norm = nn.LayerNorm(hidden) if layer_norm else nn.Identity()
+        self.head = nn.Linear(hidden, outputs)
+
+    def sequence(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, channels, L) -> hidden state at every step (N, hidden, L)."""
+        n, _, length = x.shape
+        h = x.new_zeros(n, self.hidden)
+        c = x.new_zeros(n, self.hidden)
+        m_in, m_h = self.input_drop.mask(x[:, :, 0]), self.state_drop.mask(h)  # drawn once per sequence
+        states = []
+        for t in range(length):
+            xt = x[:, :, t] if m_in is None else x[:, :, t] * m_in
+            ht = h if m_h is None else h * m_h
+            if self.kind == "lstm":
+                h, c = self.cell(xt, (ht, c))
+            else:
+                h = self.cell(xt, ht)
+            h = self.norm(h)
+            states.append(h)
+        return torch.stack(states, dim=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.sequence(x)[:, :, -1])
+
+
+def _recurrent(kind):
+    def factory(input_shape, num_classes, hidden: int = 32, dropout: float = 0.2, recurrent_dropout: float = 0.2,
+                layer_norm: bool = False) -> nn.Module:
+        return VariationalRNN(kind, input_shape[0], num_classes, hidden, dropout, recurrent_dropout, layer_norm)
+    factory.__doc__ = f"{kind.upper()} with variational dropout on inputs and state (one mask per sequence)."
+    return factory
+
+
+for _kind in ("rnn", "gru", "lstm"):
+    register_model(_kind)(_recurrent(_kind))
