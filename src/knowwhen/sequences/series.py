@@ -1,0 +1,154 @@
+"""Time series from CSV or statsmodels' built-in real series, windowed with a chronological split."""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+BUILTIN_SERIES = {"sunspots": ("sunspots", "YEAR", ["SUNACTIVITY"]), "nile": ("nile", "year", ["volume"]),
+                  "co2": ("co2", None, ["co2"])}
+
+
+@dataclass
+class Series:
+    """values (T, D) float64 in time order, the time stamps (T,), the column names and where they came from."""
+
+    values: np.ndarray
+    time: np.ndarray
+    names: tuple[str, ...]
+    source: str
+
+
+def _check_values(values: np.ndarray, names, source: str, fill: str | None) -> np.ndarray:
+    missing = ~np.isfinite(values)
+    if missing.any() and fill != "interpolate":
+        col, row = np.argwhere(missing)[0][::-1]
+        raise DataError(f"{source}: {int(missing.sum())} missing or non-finite value(s), first in column "
+                        f"{names[col]!r} at row {row}; fill them (fill='interpolate', CLI --fill interpolate) "
+                        "or clean the file.")
+    for j in range(values.shape[1]):
+        bad = missing[:, j]
+        if bad.any():
+            t = np.arange(len(values))
+            values[bad, j] = np.interp(t[bad], t[~bad], values[~bad, j])
+    return values
+
+
+def _check_spacing(time: np.ndarray, source: str, allow_gaps: bool) -> None:
+    try:
+        steps = np.diff(time.astype(np.float64))
+    except (TypeError, ValueError):
+        return  # time stamps that are not numbers: their spacing cannot be checked
+    if len(steps) and (steps <= 0).any():
+        raise DataError(f"{source}: time stamps are not increasing (row {int(np.argmax(steps <= 0)) + 1}); "
+                        "sort the file by time.")
+    if len(steps) and not allow_gaps and not np.allclose(steps, steps[0]):
+        first = int(np.argmax(~np.isclose(steps, steps[0])))
+        raise DataError(f"{source}: irregular time steps ({int((~np.isclose(steps, steps[0])).sum())} gaps, first "
+                        f"after row {first}); resample to a regular grid or pass allow_gaps=True.")
+
+
+def _read_csv(path: Path, time_column: str | None, value_columns):
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{path}: cannot read as CSV ({e}).") from None
+    if not rows:
+        raise DataError(f"{path}: no rows; the CSV needs a header and one row per time step.")
+    columns = list(rows[0])
+    time_column = time_column or columns[0]
+    value_columns = list(value_columns or [c for c in columns if c != time_column])
+    for c in [time_column, *value_columns]:
+        if c not in columns:
+            raise DataError(f"{path}: no column {c!r} (columns: {', '.join(columns)}).")
+    values = np.empty((len(rows), len(value_columns)))
+    for i, row in enumerate(rows):
+        for j, c in enumerate(value_columns):
+            text = (row[c] or "").strip()
+            try:
+                values[i, j] = float(text) if text else np.nan
+            except ValueError:
+                raise DataError(f"{path} line {i + 2}: column {c!r} holds {text!r}, not a number; "
+                                "fix the value or leave it empty (a gap).") from None
+    time = np.array([row[time_column] for row in rows])
+    try:
+        time = time.astype(np.float64)
+    except ValueError:
+        pass
+    return values, time, tuple(value_columns)
+
+
+def open_series(source: str | Path, time_column: str | None = None, value_columns=None, fill: str | None = None,
+                allow_gaps: bool = False) -> Series:
+    """A CSV (a time column, then value columns) or a built-in series: sunspots, nile, co2.
+
+    Missing values stop with the column and row unless `fill="interpolate"`; irregular time steps stop
+    unless `allow_gaps`.
+    """
+    name = str(source)
+    if name in BUILTIN_SERIES and not Path(name).exists():
+        import statsmodels.api as sm
+
+        module, tcol, vcols = BUILTIN_SERIES[name]
+        frame = getattr(sm.datasets, module).load_pandas().data
+        time = frame[tcol].to_numpy(np.float64) if tcol else np.arange(len(frame), dtype=np.float64)
+        values = np.array(frame[vcols], dtype=np.float64)  # a writable copy
+        names = tuple(vcols)
+    else:
+        values, time, names = _read_csv(Path(source), time_column, value_columns)
+    _check_spacing(time, name, allow_gaps)
+    return Series(_check_values(values, names, name, fill), time, names, name)
+
+
+@dataclass
+class Windows:
+    """Supervised pairs from a series, chronologically split, scaled with training statistics.
+
+    Attributes:
+        x: (N, D, window) inputs; y: (N, horizon) targets of column `target`, both scaled.
+        train, val, test: indices into x / y, in time order (every train target precedes every val target,
+            and every val target precedes every test target).
+        mean, std: (D,) scaling fitted on the training part of the series only.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    target: int
+
+    def unscale(self, y: np.ndarray) -> np.ndarray:
+        """Targets back in the series' units."""
+        return y * self.std[self.target] + self.mean[self.target]
+
+
+def make_windows(series: Series, window: int, horizon: int = 1, target: int = 0, val_fraction: float = 0.1,
+                 test_fraction: float = 0.2) -> Windows:
+    """(window inputs -> next `horizon` values) pairs; the split follows time, never shuffled.
+
+    A pair belongs to the part its first target falls in; its inputs may reach back into earlier parts
+    (the past is always known), never forward.
+    """
+    values, t_len = series.values, len(series.values)
+    if window < 1 or horizon < 1 or window + horizon > t_len:
+        raise DataError(f"{series.source}: window {window} + horizon {horizon} needs more than the {t_len} "
+                        "time steps; shorten them.")
+    train_end = int(round(t_len * (1 - val_fraction - test_fraction)))
+    val_end = int(round(t_len * (1 - test_fraction)))
+    mean, std = values[:train_end].mean(0), values[:train_end].std(0)
+    std = np.where(std > 0, std, 1.0)
+    scaled = (values - mean) / std
+    starts = np.arange(window, t_len - horizon + 1)            # index of the first target
+    x = np.stack([scaled[s - window:s].T for s in starts]).astype(np.float32)         # (N, D, window)
+    y = np.stack([scaled[s:s + horizon, target] for s in starts]).astype(np.float32)  # (N, horizon)
+    idx = np.arange(len(starts))
+    return Windows(x, y, idx[starts < train_end], idx[(starts >= train_end) & (starts < val_end)],
+                   idx[starts >= val_end], mean, std, target)

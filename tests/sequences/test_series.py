@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from knowwhen import DataError
+from knowwhen.sequences.series import make_windows, open_series
+
+
+def _csv(path, rows, header="t,a,b"):
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_csv_series_and_windows_follow_time(tmp_path):
+    rows = [f"{t},{t * 1.0},{100 - t}" for t in range(50)]
+    s = open_series(_csv(tmp_path / "s.csv", rows))
+    assert s.values.shape == (50, 2) and s.names == ("a", "b")
+    w = make_windows(s, window=5, horizon=2, target=0, val_fraction=0.2, test_fraction=0.2)
+    assert w.x.shape == (44, 2, 5) and w.y.shape == (44, 2)
+    # first pair: inputs t = 0..4, targets t = 5, 6 (scaled with the training part's statistics)
+    np.testing.assert_allclose(w.unscale(w.y[0]), [5, 6], atol=1e-4)
+    np.testing.assert_allclose(w.x[0, 0] * w.std[0] + w.mean[0], [0, 1, 2, 3, 4], atol=1e-4)
+    assert w.train.max() < w.val.min() and w.val.max() < w.test.min()
+    np.testing.assert_allclose(w.mean, s.values[:30].mean(0))  # training part only (first 60%)
+
+
+def test_missing_values_are_reported_or_interpolated(tmp_path):
+    path = _csv(tmp_path / "s.csv", ["0,1,1", "1,,2", "2,3,3"])
+    with pytest.raises(DataError, match=r"1 missing.*column 'a' at row 1.*interpolate"):
+        open_series(path)
+    np.testing.assert_allclose(open_series(path, fill="interpolate").values[1], [2, 2])
+
+
+def test_gaps_and_bad_values(tmp_path):
+    with pytest.raises(DataError, match="irregular time steps"):
+        open_series(_csv(tmp_path / "g.csv", ["0,1,1", "1,2,2", "5,3,3"]))
+    assert len(open_series(tmp_path / "g.csv", allow_gaps=True).values) == 3
+    with pytest.raises(DataError, match=r"line 3: column 'b' holds 'x'"):
+        open_series(_csv(tmp_path / "v.csv", ["0,1,1", "1,2,x"]))
+
+
+def test_builtin_real_series():
+    s = open_series("sunspots")
+    assert s.values.shape == (309, 1) and s.time[0] == 1700
+    with pytest.raises(DataError, match="missing"):
+        open_series("co2")
+    assert np.isfinite(open_series("co2", fill="interpolate").values).all()
