@@ -94,7 +94,7 @@ def main() -> None:
     torchrun = Path(sys.executable).with_name("torchrun")
     timing = {}
     for name, launcher in (("one", [sys.executable, "-m", "knowwhen"]),
-                           ("two", [str(torchrun), "--nproc-per-node", "2", "-m", "knowwhen"])):
+                           ("two", [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "knowwhen"])):
         start = time.perf_counter()
         subprocess.run(launcher + ["predict"] + cli + ["--out", str(scratch / f"slice-{name}.csv")], check=True,
                        capture_output=True)

@@ -150,7 +150,7 @@ def test_two_processes_under_torchrun_write_the_single_process_file(digits_run, 
     args = ["predict", str(digits_run), "digits", "--mc", "10", "--part-size", "250", "--quiet"]
     subprocess.run([sys.executable, "-m", "knowwhen", *args, "--out", str(single)], check=True)
     two = tmp_path / "two.csv"
-    r = subprocess.run([str(torchrun), "--nproc-per-node", "2", "-m", "knowwhen", *args, "--out", str(two)],
+    r = subprocess.run([str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "knowwhen", *args, "--out", str(two)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert two.read_bytes() == single.read_bytes()
