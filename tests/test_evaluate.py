@@ -6,8 +6,7 @@ import pytest
 
 import knowwhen as kw
 from knowwhen.evaluate import evaluate_run
-from knowwhen.evaluation import expected_calibration_error, novelty_metrics, softmax
-from knowwhen.uncertainty import uncertainty_scores
+from knowwhen.evaluation import novelty_metrics
 
 
 @pytest.fixture(scope="module")

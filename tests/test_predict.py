@@ -138,7 +138,6 @@ def test_prediction_killed_midway_resumes_to_the_same_file(digits_run, tmp_path,
 
 
 def test_two_processes_under_torchrun_write_the_single_process_file(digits_run, tmp_path):
-    import shutil
     import subprocess
     import sys
     from pathlib import Path

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from knowwhen import ModelConfig, DataConfig, TrainConfig, create_model
+from knowwhen import DataConfig, TrainConfig, create_model
 from knowwhen.losses import cross_entropy_loss, multiclass_hinge_loss
 from knowwhen.models import layer_table
 

@@ -5,8 +5,7 @@ import functools
 import json
 import sys
 import traceback
-from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 

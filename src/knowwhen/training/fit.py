@@ -1,7 +1,6 @@
 """train(config, out): open the data, split, normalise, fit with Lightning, write the run directory."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 import warnings
 from datetime import timedelta
