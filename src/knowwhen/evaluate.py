@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 from pathlib import Path
@@ -18,7 +17,7 @@ from .evaluation.summary import (NOVELTY_CONVENTION, accuracy_summary, calibrati
 from .evaluation.perclass import confusion_matrix
 from .gallery import save_gallery
 from .prediction import _header, predict_dataset
-from .tables import batch_columns, csv_rows
+from .tables import batch_columns, csv_rows, write_rows_csv
 
 log = logging.getLogger("knowwhen")
 
@@ -58,22 +57,12 @@ def _collect(run: Run, datasets: list[ImageDataset], predictions_csv: Path, **pr
                 writer.writerows(csv_rows(batch_columns(b, header, classes)))
                 parts["y"].append([NOVEL if all_novel else _label_code(name, index) for name in b.labels])
                 parts["logits"].append(b.logits.astype(np.float32))
-                parts["measures"].append({k: v.astype(np.float32) if k == "probs_mc" else v
-                                          for k, v in b.measures.items()})
+                parts["measures"].append({name: v.astype(np.float32) if name == "probs_mc" else v
+                                          for name, v in b.measures.items()})
     y = np.concatenate(parts["y"]).astype(np.int64)
     measures = {k: np.concatenate([m[k] for m in parts["measures"]]) for k in parts["measures"][0]}
     return {"y": y, "logits": np.concatenate(parts["logits"]), "measures": measures,
             "origin": np.concatenate(parts["origin"])}
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    if not rows:
-        return
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(path, buf.getvalue())
 
 
 def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 100, seed: int = 0,
@@ -109,20 +98,20 @@ def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 1
     sel, sel_rows = selective_table(ym, y[known])
     summary["selective"] = sel
     preds = {k: ym[k] for k in ("pred", "pred_mc") if k in ym}
-    _write_csv(out / "per_class.csv", per_class_table(y[known], preds, run.class_names))
+    write_rows_csv(out / "per_class.csv", per_class_table(y[known], preds, run.class_names))
     cm = confusion_matrix(y[known], preds.get("pred_mc", preds["pred"]), len(run.class_names))
-    _write_csv(out / "confusion.csv", [{"true_class": c, **dict(zip(run.class_names, map(int, row)))}
+    write_rows_csv(out / "confusion.csv", [{"true_class": c, **dict(zip(run.class_names, map(int, row)))}
                                        for c, row in zip(run.class_names, cm)])
     save_gallery(out / "gallery.npz", run, [d for d, _ in datasets], arrays)
-    _write_csv(out / "calibration.csv", calib_rows)
-    _write_csv(out / "selective.csv", sel_rows)
+    write_rows_csv(out / "calibration.csv", calib_rows)
+    write_rows_csv(out / "selective.csv", sel_rows)
     if novel_mask.any():
         scored = known | novel_mask
         table, roc = novelty_table({k: v[scored] for k, v in m.items()}, novel_mask[scored])
         summary["novelty"] = {"convention": NOVELTY_CONVENTION, "novel_images": int(novel_mask.sum()),
                               "measures": table}
-        _write_csv(out / "novelty.csv", table)
-        _write_csv(out / "roc.csv", roc)
+        write_rows_csv(out / "novelty.csv", table)
+        write_rows_csv(out / "roc.csv", roc)
     write_text_atomic(out / "metrics.json", json.dumps(summary, indent=2, default=float) + "\n")
     if report:
         from .report.build import build_report

@@ -1,9 +1,7 @@
 """The leave-one-class-out experiment: train without class c, then score known vs c, for each class."""
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import logging
 import re
@@ -11,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_text_atomic
 from .config import TrainConfig
 from .data import open_dataset
 from .errors import ConfigError
 from .evaluation.summary import NOVELTY_CONVENTION
+from .tables import write_rows_csv
 
 log = logging.getLogger("knowwhen")
 
@@ -65,16 +63,8 @@ def novelty_experiment(config: TrainConfig, out: str | Path, classes=None, mc: i
     rows = []
     for cls in _chosen(ds.class_names, classes):
         rows += [{"heldout_class": cls, **r} for r in _one_class(config, ds, cls, out, mc, seed, progress)]
-        _write(out / "novelty.csv", rows)
+        write_rows_csv(out / "novelty.csv", rows)
     return rows
-
-
-def _write(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(path, buf.getvalue())
 
 
 def auroc_table(rows: list[dict]) -> str:

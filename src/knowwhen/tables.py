@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import shutil
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
-from .atomic import atomic_open, atomic_path
+from .atomic import atomic_open, atomic_path, write_text_atomic
 
 TEXT_COLUMNS = ("id", "label", "pred", "pred_mc")
 
@@ -72,3 +73,14 @@ def merge_parts(parts: list[Path], out: Path, header: list[str]) -> None:
             writer.write_table(table)
         if writer is not None:
             writer.close()
+
+
+def write_rows_csv(path: Path, rows: list[dict], columns=None) -> None:
+    """Writes dict rows (header from `columns` or the first row) to a CSV, atomically; nothing for no rows."""
+    if not rows:
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns or rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buf.getvalue())

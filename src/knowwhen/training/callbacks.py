@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import csv
-import io
 import math
 import time
 from pathlib import Path
 
 import lightning as L
 
-from ..atomic import atomic_path, write_text_atomic
+from ..atomic import atomic_path
+from ..tables import write_rows_csv
 from ..checkpoint import METRICS, save_weights
 
 RESUME = "resume.ckpt"
@@ -42,11 +42,7 @@ class EpochMetrics(L.Callback):
         lr = trainer.optimizers[0].param_groups[0]["lr"]
         values = [trainer.current_epoch] + [_metric(trainer, k) for k in METRIC_COLUMNS[1:5]]
         self.rows.append(dict(zip(METRIC_COLUMNS, values + [lr, round(time.perf_counter() - self._start, 3)])))
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows)
-        write_text_atomic(self.path, buf.getvalue())
+        write_rows_csv(self.path, self.rows, METRIC_COLUMNS)
 
 
 class BestWeights(L.Callback):
