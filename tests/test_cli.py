@@ -19,6 +19,7 @@ def test_train_predict_info_end_to_end(tmp_path):
     assert len(rows) == 1797 and "prob_9" not in rows[0] and {r["label"] for r in rows} >= {"9"}
     r = runner.invoke(app, ["info", str(run)])
     assert r.exit_code == 0 and "total parameters" in r.output and "held out: 9" in r.output
+    assert "temperature" in r.output and "normalisation per channel: mean (" in r.output
 
 
 def test_bad_input_is_one_line_on_stderr_with_exit_code_2(tmp_path):

@@ -177,7 +177,15 @@ def info(run: Path = typer.Argument(..., help="Run directory made by `knowwhen t
                f"split {data.get('sizes')}, held out: {', '.join(data.get('holdout_classes', [])) or 'none'}")
     for key, value in loaded.metrics.items():
         typer.echo(f"  {key:<14} {value:.4f}" if isinstance(value, float) else f"  {key:<14} {value}")
+    norm = loaded.normalizer
+    clip = "" if norm.clip_low is None else f", clipped to {_fmt(norm.clip_low)}..{_fmt(norm.clip_high)}"
+    typer.echo(f"normalisation per channel: mean {_fmt(norm.mean)}, std {_fmt(norm.std)}{clip}")
+    typer.echo(f"temperature {loaded.temperature:.4f} (fitted on the validation logits; applied by predict)")
     typer.echo(f"training time {loaded.info.get('train_seconds', 0):.1f} s")
+
+
+def _fmt(values) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
 
 
 @app.command()
