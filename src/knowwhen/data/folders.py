@@ -26,7 +26,7 @@ def _sorted_names(names) -> list[str]:
 
 def _dataset_from_files(paths: list[Path], labels: list[int], class_names, root: Path, fmt: str,
                         skip_bad: bool) -> ImageDataset:
-    source = checked_file_source(paths, root, skip_bad)
+    source = checked_file_source(paths, skip_bad)
     if not source.paths:
         raise DataError(f"{root}: none of the {len(paths)} image files could be read; see the list above.")
     label_of = dict(zip(paths, labels))

@@ -95,7 +95,6 @@ class FileSource:
     """Images stored one per file; checked at open, decoded only when a batch is read."""
 
     paths: list[Path]
-    root: Path
     shape: tuple[int, int, int] = None
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
@@ -119,13 +118,13 @@ class FileSource:
         return arr
 
 
-def checked_file_source(paths: list[Path], root: Path, skip_bad: bool) -> FileSource:
+def checked_file_source(paths: list[Path], skip_bad: bool) -> FileSource:
     """A FileSource over `paths` after checking every file.
 
     Without `skip_bad` every header is read (cheap) and the first bad file stops with its name.
     With `skip_bad` every file is fully decoded, bad ones are dropped and listed on stderr.
     """
-    source = FileSource(paths=[], root=root)
+    source = FileSource(paths=[])
     check = _decode_shape if skip_bad else _header_shape_or_error
     for path in _progress(paths, "checking images"):
         try:

@@ -38,11 +38,12 @@ def _pct(a: dict) -> str:
 
 def _run_info(summary: dict) -> tuple[dict, list[dict]]:
     from ..checkpoint import read_config
+    from ..errors import KnowwhenError
 
     run_dir = Path(summary["run"])
     try:
         return read_config(run_dir), _csv(run_dir / "metrics.csv")
-    except Exception:  # the run may have moved; the report still shows the evaluation
+    except KnowwhenError:  # the run may have moved; the report still shows the evaluation and says so
         return {}, []
 
 
