@@ -124,6 +124,9 @@ def load_run(run_dir: str | Path, allow_incomplete: bool = False) -> Run:
     """
     run_dir = Path(run_dir)
     payload = read_config(run_dir)
+    if payload.get("task") == "forecast":
+        raise CheckpointError(f"{run_dir}: a forecaster, not an image classifier; use `knowwhen forecast "
+                              "predict` / `knowwhen forecast evaluate` for it.")
     if payload.get("status") != "complete" and not allow_incomplete:
         raise CheckpointError(f"{run_dir}: training did not finish (status {payload.get('status')!r}); "
                               "continue it with `knowwhen train ... --resume`.")

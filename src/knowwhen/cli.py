@@ -92,7 +92,7 @@ def _open(data: str, fmt: Optional[str], options: list[str], skip_bad: bool):
     return open_dataset(data, fmt, parse_pairs(options, "--option"), skip_bad)
 
 
-from . import cli_commands, cli_evaluate  # noqa: E402,F401  (register the commands on `app`)
+from . import cli_commands, cli_evaluate, cli_forecast  # noqa: E402,F401  (register the commands on `app`)
 
 
 def main() -> None:

@@ -165,8 +165,12 @@ def info(run: Path = typer.Argument(..., help="Run directory made by `knowwhen t
 
     Example: knowwhen info runs/fmnist
     """
-    from .checkpoint import load_run
+    from .checkpoint import load_run, read_config
 
+    if read_config(run).get("task") == "forecast":
+        from .cli_forecast import _print_run
+
+        return _print_run(run, full=True)
     loaded = load_run(run)
     data = loaded.info.get("data", {})
     typer.echo(f"run {loaded.path}  (knowwhen {loaded.info.get('knowwhen_version')}, "

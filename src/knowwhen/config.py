@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,12 @@ def config_to_dict(config) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
+def _nested_configs(cls) -> dict:
+    """{field name: dataclass} for the fields of `cls` that are themselves config dataclasses."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if dataclasses.is_dataclass(hints[f.name])}
+
+
 def config_from_dict(cls, data: dict, where: str = "config"):
     """Rebuilds `cls` from a dict, raising ConfigError on unknown or missing keys."""
     if not isinstance(data, dict):
@@ -173,10 +180,10 @@ def config_from_dict(cls, data: dict, where: str = "config"):
     missing = [n for n in required if n not in data]
     if missing:
         raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}.")
-    nested = {"data": DataConfig, "model": ModelConfig, "augment": AugmentConfig}
+    nested = _nested_configs(cls)
     kwargs = {}
     for name, value in data.items():
-        if name in nested and cls is TrainConfig:
+        if name in nested:
             value = config_from_dict(nested[name], value, f"{where}.{name}")
         elif isinstance(value, list):
             value = tuple(value)

@@ -16,14 +16,22 @@ class LayerRow:
 
 
 def layer_table(model: nn.Module, input_shape) -> list[LayerRow]:
-    """One LayerRow per leaf module, in execution order, from a forward pass on one zero image."""
-    rows, hooks = [], []
+    """One LayerRow per leaf module, in execution order, from a forward pass on one zero input.
+
+    A module called more than once (a recurrent cell at every time step) is listed once; for a module
+    returning a tuple (an LSTM cell's (h, c)) the first element's shape is shown.
+    """
+    rows, hooks, seen = [], [], set()
     for name, module in model.named_modules():
         if list(module.children()):
             continue
         def hook(mod, _inp, out, name=name):
+            if name in seen:
+                return
+            seen.add(name)
             params = sum(p.numel() for p in mod.parameters(recurse=False))
-            rows.append(LayerRow(name, type(mod).__name__, tuple(out.shape[1:]), params))
+            first = out[0] if isinstance(out, tuple) else out
+            rows.append(LayerRow(name, type(mod).__name__, tuple(first.shape[1:]), params))
         hooks.append(module.register_forward_hook(hook))
     was_training = model.training
     try:

@@ -11,6 +11,7 @@ from ..atomic import write_text_atomic
 from ..errors import DataError
 from ..uncertainty.measures import MEASURES
 from . import figures as F
+from .forecast import forecast_sections
 from .html import Section, figure_html, note_html, page_html, table_html
 
 MAX_POINTS = 20_000
@@ -146,12 +147,16 @@ def _inside_section(summary: dict, eval_dir: Path) -> Section:
 
 
 def build_report(eval_dir: str | Path, novelty_table: str | Path | None = None) -> Path:
-    """Writes eval_dir/report.html from the files `evaluate` wrote there; returns its path."""
+    """Writes eval_dir/report.html from the files `evaluate` (or `forecast evaluate`) wrote there; returns its path."""
     eval_dir = Path(eval_dir)
     if not (eval_dir / "metrics.json").exists():
         raise DataError(f"{eval_dir}: no metrics.json; run `knowwhen evaluate RUN DATA --out {eval_dir}` first.")
     summary = json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
     run, epochs = _run_info(summary)
+    if summary.get("task") == "forecast":
+        return _write(eval_dir, page_html("knowwhen forecast report", f"run {summary['run']}, {summary['windows']} test "
+                                          f"windows, MC passes: {summary['mc_passes'] or 'none'}",
+                                          forecast_sections(eval_dir, summary, run, epochs, _csv)))
     loo_path = Path(novelty_table) if novelty_table else eval_dir.parent.parent / "novelty.csv"
     loo = [r for r in _csv(loo_path) if "heldout_class" in r]
     per_class, preds = _csv(eval_dir / "per_class.csv"), _sampled_predictions(eval_dir / "predictions.csv")
@@ -182,8 +187,11 @@ def build_report(eval_dir: str | Path, novelty_table: str | Path | None = None) 
         _gallery_section(eval_dir),
         _inside_section(summary, eval_dir),
     ]
-    page = page_html("knowwhen evaluation report", f"run {summary['run']}, {summary['images']} known images, "
-                     f"MC passes: {summary['mc_passes'] or 'none'}", sections)
+    return _write(eval_dir, page_html("knowwhen evaluation report", f"run {summary['run']}, {summary['images']} "
+                                      f"known images, MC passes: {summary['mc_passes'] or 'none'}", sections))
+
+
+def _write(eval_dir: Path, page: str) -> Path:
     out = eval_dir / "report.html"
     write_text_atomic(out, page)
     return out

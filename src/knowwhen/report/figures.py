@@ -29,17 +29,22 @@ def _figure(w: float = 6.4, h: float = 3.6, ncols: int = 1):
 
 
 def training_curves(rows: list[dict]):
-    """Loss and accuracy per epoch, train and validation, from metrics.csv rows."""
+    """Loss and accuracy (classifiers) or MAE (forecasters) per epoch, train and validation, from metrics.csv."""
     fig, (ax_loss, ax_acc) = _figure(9, 3.4, 2)
     epoch = [int(r["epoch"]) + 1 for r in rows]
+    second = "acc" if "train_acc" in rows[0] else "mae"
     for split, style in (("train", "-"), ("val", "--")):
-        for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
+        for ax, key in ((ax_loss, "loss"), (ax_acc, second)):
             values = [float(r[f"{split}_{key}"]) for r in rows]
             if not np.all(np.isnan(values)):
                 ax.plot(epoch, values, style, marker="o", color="#0072B2" if split == "train" else "#D55E00",
                         label="training" if split == "train" else "validation")
-    ax_loss.set(xlabel="epoch", ylabel="loss (nats)", title="Loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (fraction)", title="Accuracy")
+    if second == "acc":
+        ax_loss.set(xlabel="epoch", ylabel="loss (nats)", title="Loss")
+        ax_acc.set(xlabel="epoch", ylabel="accuracy (fraction)", title="Accuracy")
+    else:
+        ax_loss.set(xlabel="epoch", ylabel="loss (scaled units)", title="Loss")
+        ax_acc.set(xlabel="epoch", ylabel="MAE (scaled units)", title="Mean absolute error")
     from matplotlib.ticker import MaxNLocator
 
     for ax in (ax_loss, ax_acc):
@@ -178,6 +183,51 @@ def selective(rows: list[dict]):
              title="Filtering uncertain predictions")
     risk.set(xlabel="coverage (fraction kept)", ylabel="risk = error rate of kept images", title="Risk-coverage")
     lift.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def forecast_band(rows: list[dict], step: int, history: tuple[np.ndarray, np.ndarray] | None = None):
+    """The actual series, the forecast `step` steps ahead (MC mean, dropout off) and its 90% MC interval."""
+    sel = [r for r in rows if int(r["step"]) == step]
+    try:
+        t = np.array([float(r["time"]) for r in sel])
+    except ValueError:  # time stamps as text (dates): plot in order, without the history
+        t, history = np.arange(len(sel)), None
+    fig, ax = _figure(10, 3.6)
+    if history is not None:  # the test part and as much history again before it
+        start = t.min() - (t.max() - t.min())
+        keep = history[0] >= start
+        ax.plot(history[0][keep], history[1][keep], color="#999999", lw=1, label="series")
+    actual = np.array([float(r["actual"]) if r["actual"] != "" else np.nan for r in sel])
+    ax.plot(t, actual, color="#000000", lw=1.2, marker=".", label="actual")
+    if "q05" in sel[0]:
+        ax.fill_between(t, [float(r["low_90"]) for r in sel], [float(r["high_90"]) for r in sel], color="#56B4E9",
+                        alpha=0.25, label="90% interval, MC + noise")
+        ax.fill_between(t, [float(r["q05"]) for r in sel], [float(r["q95"]) for r in sel], color="#0072B2",
+                        alpha=0.35, label="90% interval, MC passes")
+        ax.plot(t, [float(r["mean"]) for r in sel], color="#0072B2", lw=1.5, label="MC mean")
+    ax.plot(t, [float(r["point"]) for r in sel], "--", color="#D55E00", lw=1, label="dropout off")
+    ax.set(xlabel="time", ylabel="value", title=f"Forecasts {step} step(s) ahead on the test part")
+    ax.legend(frameon=False, fontsize=8, ncol=5)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def coverage_per_horizon(rows: list[dict]):
+    """Coverage of the 90% intervals (MC passes alone, and MC + noise) and their mean width per forecast step."""
+    fig, (cov, width) = _figure(9, 3.2, 2)
+    steps = np.array([int(r["step"]) for r in rows])
+    for offset, suffix, label, color in ((-0.2, "_mc", "MC passes", "#0072B2"), (0.2, "", "MC + noise", "#56B4E9")):
+        cov.bar(steps + offset, [float(r[f"coverage_90{suffix}"]) for r in rows], 0.4, color=color, label=label)
+        width.bar(steps + offset, [float(r[f"width_90{suffix}"]) for r in rows], 0.4, color=color, label=label)
+    cov.axhline(0.9, color="#D55E00", ls="--", label="nominal 0.90")
+    cov.set(xlabel="step ahead", ylabel="fraction of actuals inside", ylim=(0, 1), title="Coverage of the 90% interval")
+    cov.legend(frameon=False, fontsize=8)
+    width.set(xlabel="step ahead", ylabel="mean width (series units)", title="Interval width")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (cov, width):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
 
 

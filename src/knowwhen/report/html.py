@@ -13,7 +13,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.25rem;border-bottom:2px s
 margin-top:2.2rem}
 p.how{color:#444;font-style:italic;margin:.3rem 0 .8rem}
 nav a{margin-right:.8rem;font-size:.9rem}
-table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.88rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.88rem;display:block;overflow-x:auto;max-width:100%}
 td,th{border:1px solid #ccc;padding:.25rem .55rem;text-align:right}th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
 img{max-width:100%;height:auto;display:block;margin:.5rem 0}
 .note{background:#fff6e0;border-left:4px solid #E69F00;padding:.5rem .8rem}

@@ -114,6 +114,8 @@ class Windows:
         train, val, test: indices into x / y, in time order (every train target precedes every val target,
             and every val target precedes every test target).
         mean, std: (D,) scaling fitted on the training part of the series only.
+        target: the column forecast.
+        first_target: (N,) the series index of each pair's first target.
     """
 
     x: np.ndarray
@@ -124,18 +126,27 @@ class Windows:
     mean: np.ndarray
     std: np.ndarray
     target: int
+    first_target: np.ndarray
 
     def unscale(self, y: np.ndarray) -> np.ndarray:
         """Targets back in the series' units."""
         return y * self.std[self.target] + self.mean[self.target]
 
 
+def last_window(series: Series, window: int, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(1, D, window) scaled inputs ending at the last observation: the window that forecasts the future."""
+    if window > len(series.values):
+        raise DataError(f"{series.source}: {len(series.values)} time steps, fewer than the window of {window}.")
+    return ((series.values[-window:] - mean) / std).T[None].astype(np.float32)
+
+
 def make_windows(series: Series, window: int, horizon: int = 1, target: int = 0, val_fraction: float = 0.1,
-                 test_fraction: float = 0.2) -> Windows:
+                 test_fraction: float = 0.2, scaler: tuple[np.ndarray, np.ndarray] | None = None) -> Windows:
     """(window inputs -> next `horizon` values) pairs; the split follows time, never shuffled.
 
     A pair belongs to the part its first target falls in; its inputs may reach back into earlier parts
-    (the past is always known), never forward.
+    (the past is always known), never forward. `scaler` = (mean, std) of a trained run replaces the
+    statistics fitted on this series' training part.
     """
     values, t_len = series.values, len(series.values)
     if window < 1 or horizon < 1 or window + horizon > t_len:
@@ -143,12 +154,20 @@ def make_windows(series: Series, window: int, horizon: int = 1, target: int = 0,
                         "time steps; shorten them.")
     train_end = int(round(t_len * (1 - val_fraction - test_fraction)))
     val_end = int(round(t_len * (1 - test_fraction)))
-    mean, std = values[:train_end].mean(0), values[:train_end].std(0)
-    std = np.where(std > 0, std, 1.0)
+    if scaler is None:
+        mean, std = values[:train_end].mean(0), values[:train_end].std(0)
+        std = np.where(std > 0, std, 1.0)
+    else:
+        mean, std = (np.asarray(a, dtype=np.float64) for a in scaler)
     scaled = (values - mean) / std
     starts = np.arange(window, t_len - horizon + 1)            # index of the first target
     x = np.stack([scaled[s - window:s].T for s in starts]).astype(np.float32)         # (N, D, window)
     y = np.stack([scaled[s:s + horizon, target] for s in starts]).astype(np.float32)  # (N, horizon)
     idx = np.arange(len(starts))
     return Windows(x, y, idx[starts < train_end], idx[(starts >= train_end) & (starts < val_end)],
-                   idx[starts >= val_end], mean, std, target)
+                   idx[starts >= val_end], mean, std, target, starts)
+
+
+def targets(series: Series, first_target: np.ndarray, target: int, horizon: int) -> np.ndarray:
+    """(n, horizon) the true future values in the series' units (float64, unscaled)."""
+    return series.values[first_target[:, None] + np.arange(horizon)[None], target]

@@ -24,8 +24,9 @@ def _metric(trainer, name: str) -> float:
 class EpochMetrics(L.Callback):
     """Rewrites run_dir/metrics.csv (atomically) with one row per finished epoch."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, columns: tuple[str, ...] = METRIC_COLUMNS):
         self.path, self.rows, self._start = Path(run_dir) / METRICS, [], time.perf_counter()
+        self.columns = columns  # epoch, the logged metrics, lr, seconds
 
     def on_train_start(self, trainer, pl_module):
         # Keep only epochs the resume state covers; a later row belongs to an epoch being redone.
@@ -40,9 +41,9 @@ class EpochMetrics(L.Callback):
         if not trainer.is_global_zero:
             return
         lr = trainer.optimizers[0].param_groups[0]["lr"]
-        values = [trainer.current_epoch] + [_metric(trainer, k) for k in METRIC_COLUMNS[1:5]]
-        self.rows.append(dict(zip(METRIC_COLUMNS, values + [lr, round(time.perf_counter() - self._start, 3)])))
-        write_rows_csv(self.path, self.rows, METRIC_COLUMNS)
+        values = [trainer.current_epoch] + [_metric(trainer, k) for k in self.columns[1:-2]]
+        self.rows.append(dict(zip(self.columns, values + [lr, round(time.perf_counter() - self._start, 3)])))
+        write_rows_csv(self.path, self.rows, self.columns)
 
 
 class BestWeights(L.Callback):

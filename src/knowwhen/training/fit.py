@@ -18,7 +18,7 @@ from ..data.splits import Split, split_dataset
 from ..errors import ConfigError
 from ..models import create_model
 from ..seed import seed_everything
-from .callbacks import RESUME, BestWeights, EpochMetrics, ResumeState
+from .callbacks import METRIC_COLUMNS, RESUME, BestWeights, EpochMetrics, ResumeState
 from .evaluate import split_metrics
 
 log = logging.getLogger("knowwhen")
@@ -32,8 +32,11 @@ def _resume_changes(saved: TrainConfig, new: TrainConfig) -> list[str]:
     return [k for k in a if k not in _RESUMABLE_CHANGES and a[k] != b[k]]
 
 
-def _prepare_run_dir(out: Path, config: TrainConfig, resume: bool, overwrite: bool) -> dict | None:
-    """Checks `out` for the requested action; returns the saved config.json when resuming."""
+def _prepare_run_dir(out: Path, config, resume: bool, overwrite: bool, key: str = "train") -> dict | None:
+    """Checks `out` for the requested action; returns the saved config.json when resuming.
+
+    `config` is a TrainConfig (saved under "train") or a ForecastConfig (saved under "forecast").
+    """
     exists = (out / CONFIG).exists()
     if resume:
         if not exists:
@@ -41,7 +44,9 @@ def _prepare_run_dir(out: Path, config: TrainConfig, resume: bool, overwrite: bo
         payload = read_config(out)
         if payload.get("status") == "complete":
             raise ConfigError(f"{out}: the run is complete; nothing to resume (pass --overwrite to retrain).")
-        saved = config_from_dict(TrainConfig, payload["train"], f"{out / CONFIG}: train")
+        if key not in payload:
+            raise ConfigError(f"{out}: holds a different kind of run (no {key!r} settings); choose another --out.")
+        saved = config_from_dict(type(config), payload[key], f"{out / CONFIG}: {key}")
         for stale in out.glob(".*.tmp"):  # a write the kill interrupted; the real file is intact
             stale.unlink()
         changed = _resume_changes(saved, config)
@@ -76,17 +81,18 @@ def _payload(config: TrainConfig, ds: ImageDataset, split: Split, normalizer: No
     }
 
 
-def _trainer(config: TrainConfig, out: Path, monitor: str, has_val: bool):
+def _trainer(config, out: Path, monitor: str, has_val: bool, columns: tuple[str, ...] = METRIC_COLUMNS):
+    """A Lightning Trainer writing the run directory; `config` is a TrainConfig or a ForecastConfig (one process)."""
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping
 
-    callbacks = [EpochMetrics(out), BestWeights(out, monitor)]
+    callbacks = [EpochMetrics(out, columns), BestWeights(out, monitor)]
     if config.patience is not None:
         callbacks.append(EarlyStopping(monitor, patience=config.patience, check_on_train_epoch_end=not has_val))
     callbacks.append(ResumeState(out))
     return L.Trainer(
-        max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
-        num_nodes=config.num_nodes, strategy=config.strategy, logger=False,
+        max_epochs=config.epochs, accelerator=config.accelerator, devices=getattr(config, "devices", 1),
+        num_nodes=getattr(config, "num_nodes", 1), strategy=getattr(config, "strategy", "auto"), logger=False,
         callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=config.progress,
         enable_model_summary=False, num_sanity_val_steps=0, deterministic=True,
         max_time=timedelta(minutes=config.max_minutes) if config.max_minutes else None,

@@ -1,0 +1,45 @@
+"""The LightningModule for forecasting: one network, one regression loss, scaled targets."""
+from __future__ import annotations
+
+import functools
+
+import lightning as L
+import torch
+
+from ..losses import REGRESSION_LOSSES, huber_loss
+from ..training.module import Classifier
+from .config import ForecastConfig
+
+
+class Regressor(L.LightningModule):
+    """Trains `net` ((N, D, window) -> (N, outputs)) with the loss and optimiser of `config`."""
+
+    def __init__(self, net: torch.nn.Module, config: ForecastConfig):
+        super().__init__()
+        self.net, self.cfg = net, config
+        self.loss_fn = (functools.partial(huber_loss, delta=config.huber_delta) if config.loss == "huber"
+                        else REGRESSION_LOSSES[config.loss])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        loss = self._step("train", *batch)
+        self.log("loss", loss, on_step=True, on_epoch=False, prog_bar=True, logger=False)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self._step("val", *batch)
+
+    def _step(self, stage: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        pred = self.net(x)
+        loss = self.loss_fn(pred, y)
+        opts = dict(on_step=False, on_epoch=True, batch_size=len(y))
+        self.log(f"{stage}_loss", loss, prog_bar=stage == "val", **opts)
+        self.log(f"{stage}_mae", (pred - y).abs().mean(), prog_bar=True, **opts)
+        return loss
+
+    # The optimiser and the RNG state in resume checkpoints are the classifier's.
+    configure_optimizers = Classifier.configure_optimizers
+    on_save_checkpoint = Classifier.on_save_checkpoint
+    on_load_checkpoint = Classifier.on_load_checkpoint

@@ -1,0 +1,105 @@
+"""Forecasts of a saved forecaster on a series: which windows, MC summaries, the forecast.csv rows."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..tables import write_rows_csv
+from .forecast import Forecast, mc_forecast
+from .run import ForecastRun
+from .series import Series, last_window, targets
+
+ORIGINS = ("test", "all", "last")
+COLUMNS = ("origin_time", "step", "time", "actual", "point", "mean", "std", "q05", "q95", "low_90", "high_90")
+
+
+@dataclass
+class SeriesForecast:
+    """Forecasts from n windows of one series.
+
+    Attributes:
+        first_target: (n,) series index of each window's first forecast step (may lie past the end).
+        actual: (n, H) true values in the series' units; NaN past the end of the series.
+        forecast: the point forecast and the MC summaries, (n, H) each.
+    """
+
+    series: Series
+    first_target: np.ndarray
+    actual: np.ndarray
+    forecast: Forecast
+
+
+def predict_forecasts(run: ForecastRun, series: Series | None = None, origins: str = "test", passes: int = 100,
+                      seed: int = 0, progress: bool = True, keep_samples: bool = False,
+                      noise: bool = True) -> SeriesForecast:
+    """Forecasts `run.config.horizon` steps from windows of `series` (default: the run's training series).
+
+    Args:
+        origins: `test` every window whose first target lies in the test part (the last `test_fraction` of
+            the series), `all` every window with a full horizon inside the series, `last` the one window
+            ending at the last observation: the forecast into the unknown future.
+        passes: MC-dropout passes (0: the forecast with dropout off only).
+        noise: add the run's observation-noise estimate to the passes for the predictive interval (low, high);
+            False makes it the MC interval alone.
+    """
+    if origins not in ORIGINS:
+        raise ConfigError(f"origins {origins!r}: use one of {', '.join(ORIGINS)}.")
+    series = series if series is not None else run.open_series()
+    c, t = run.config, run.target
+    if origins == "last":
+        x = last_window(series, c.window, run.mean, run.std)
+        first = np.array([len(series.values)])
+        actual = np.full((1, c.horizon), np.nan)
+    else:
+        w = run.windows(series)
+        idx = w.test if origins == "test" else np.arange(len(w.x))
+        if not len(idx):
+            raise ConfigError(f"{series.source}: no {origins} windows of {c.window} + {c.horizon} steps; give a "
+                              "longer series or use --origins last.")
+        x, first = w.x[idx], w.first_target[idx]
+        actual = targets(series, first, t, c.horizon)
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(x), unit="window", desc=f"MC forecast ({passes} passes)", disable=not progress or not passes,
+              leave=False) as bar:
+        f = mc_forecast(run.model, x, c.horizon, c.multistep == "recursive", passes, seed,
+                        (run.mean[t], run.std[t]), actual, run.noise_std if noise else None, keep_samples,
+                        progress=bar.update)
+    return SeriesForecast(series, first, actual, f)
+
+
+def _time_of(series: Series, index: int):
+    """The time stamp of series index `index`, extrapolated on the regular grid past the end ("" if not numeric)."""
+    t = series.time
+    if index < len(t):
+        return t[index].item() if hasattr(t[index], "item") else t[index]
+    if np.issubdtype(t.dtype, np.number) and len(t) > 1:
+        return float(t[-1] + (index - len(t) + 1) * (t[-1] - t[-2]))
+    return ""
+
+
+def forecast_rows(sf: SeriesForecast) -> list[dict]:
+    """One row per (window, step): origin_time (the last input), step (1-based), time, actual, point (dropout
+    off); with MC: mean, std, q05, q95 over the passes and low_90, high_90 of the predictive interval."""
+    f, rows = sf.forecast, []
+    for i, s in enumerate(sf.first_target):
+        for k in range(sf.actual.shape[1]):
+            row = {"origin_time": _time_of(sf.series, int(s) - 1), "step": k + 1,
+                   "time": _time_of(sf.series, int(s) + k),
+                   "actual": "" if np.isnan(sf.actual[i, k]) else float(sf.actual[i, k]),
+                   "point": float(f.point[i, k])}
+            if f.mean is not None:
+                row.update(mean=float(f.mean[i, k]), std=float(f.std[i, k]), q05=float(f.q05[i, k]),
+                           q95=float(f.q95[i, k]), low_90=float(f.low[i, k]), high_90=float(f.high[i, k]))
+            rows.append(row)
+    return rows
+
+
+def write_forecast_csv(sf: SeriesForecast, out: str | Path) -> Path:
+    """Writes forecast.csv atomically; without MC passes the mean, std and quantile columns are absent."""
+    rows = forecast_rows(sf)
+    write_rows_csv(Path(out), rows, [c for c in COLUMNS if c in rows[0]])
+    return Path(out)

@@ -1,0 +1,111 @@
+"""Saved forecasters: model.safetensors + config.json with task "forecast" (window, horizon, scaler). No pickle."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from ..checkpoint import CONFIG, WEIGHTS, _field, _load_state, read_config
+from ..config import config_from_dict
+from ..errors import CheckpointError, DataError, KnowwhenError
+from ..models import create_model
+from .config import ForecastConfig
+from .series import Series, Windows, make_windows, open_series
+
+TASK = "forecast"
+
+
+@dataclass
+class ForecastRun:
+    """A trained forecaster with the scaling and windowing it was trained with.
+
+    Attributes:
+        path: the run directory.
+        model: the network (eval mode): scaled (n, D, window) -> scaled (n, outputs).
+        config: the ForecastConfig it was trained with.
+        columns: the series' value columns, in the order the model reads them.
+        mean, std: (D,) the scaling fitted on the training part of the series.
+        info: the rest of config.json: sizes, metrics, timing.
+    """
+
+    path: Path
+    model: nn.Module
+    config: ForecastConfig
+    columns: tuple[str, ...]
+    mean: np.ndarray
+    std: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    @property
+    def target(self) -> int:
+        """Index of the forecast column in `columns`."""
+        return self.columns.index(self.config.series.target or self.columns[0])
+
+    @property
+    def metrics(self) -> dict:
+        return self.info.get("metrics", {})
+
+    @property
+    def noise_std(self) -> np.ndarray | None:
+        """(horizon,) observation noise per step in series units, estimated on validation residuals at training."""
+        noise = self.info.get("noise")
+        return np.asarray(noise["std"], dtype=np.float64) if noise else None
+
+    def open_series(self, source: str | Path | None = None) -> Series:
+        """The training series (default) or another one with the same columns, checked and filled alike."""
+        s = self.config.series
+        series = open_series(source if source is not None else s.source, s.time_column,
+                             s.value_columns or None, s.fill, s.allow_gaps)
+        if tuple(series.names) != self.columns:
+            raise DataError(f"{series.source}: columns {', '.join(series.names)} but the run {self.path} was "
+                            f"trained on {', '.join(self.columns)}; give a series with those columns.")
+        return series
+
+    def windows(self, series: Series) -> Windows:
+        """`series` windowed like the training series, scaled with the run's statistics."""
+        s, c = self.config.series, self.config
+        return make_windows(series, c.window, c.horizon, self.target, s.val_fraction, s.test_fraction,
+                            scaler=(self.mean, self.std))
+
+
+def target_index(columns, target: str | None, where: str) -> int:
+    """Index of `target` among `columns` (default the first), or a DataError naming the choices."""
+    if target is None:
+        return 0
+    if target not in columns:
+        raise DataError(f"{where}: no column {target!r} to forecast (columns: {', '.join(columns)}).")
+    return list(columns).index(target)
+
+
+def load_forecaster(run_dir: str | Path, allow_incomplete: bool = False) -> ForecastRun:
+    """Loads a forecaster run directory made by `train_forecaster` / `knowwhen forecast train`."""
+    run_dir = Path(run_dir)
+    payload = read_config(run_dir)
+    if payload.get("task") != TASK:
+        raise CheckpointError(f"{run_dir}: an image classifier, not a forecaster; use `knowwhen predict` for it, "
+                              "or train a forecaster with `knowwhen forecast train`.")
+    if payload.get("status") != "complete" and not allow_incomplete:
+        raise CheckpointError(f"{run_dir}: training did not finish (status {payload.get('status')!r}); "
+                              "continue it with `knowwhen forecast train ... --resume`.")
+    try:
+        config = config_from_dict(ForecastConfig, _field(payload, "forecast", run_dir), f"{run_dir / CONFIG}: forecast")
+        model_cfg = _field(payload, "model", run_dir)
+        model = create_model(model_cfg["name"], tuple(_field(payload, "input_shape", run_dir)), config.outputs,
+                             **model_cfg.get("args", {}))
+        series = _field(payload, "series", run_dir)
+        scaler = _field(payload, "scaler", run_dir)
+        mean, std = np.asarray(scaler["mean"], dtype=np.float64), np.asarray(scaler["std"], dtype=np.float64)
+        columns = tuple(series["columns"])
+    except (KnowwhenError, KeyError, TypeError, ValueError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"{run_dir / CONFIG}: cannot rebuild the forecaster ({e}).") from None
+    try:
+        model.load_state_dict(_load_state(run_dir / WEIGHTS), strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{run_dir / WEIGHTS}: weights do not match the model in {CONFIG} "
+                              f"({str(e).splitlines()[0]}); the files come from different runs.") from None
+    info = {k: v for k, v in payload.items() if k not in ("model", "forecast", "scaler")}
+    return ForecastRun(run_dir, model.eval(), config, columns, mean, std, info)

@@ -1,0 +1,158 @@
+"""train_forecaster(config, out): open and window the series, fit with Lightning, write the run directory."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from .. import __version__
+from ..checkpoint import write_config
+from ..config import config_to_dict
+from ..data.loader import EpochBatchSampler
+from ..errors import ConfigError, DataError
+from ..models import create_model
+from ..seed import seed_everything
+from ..training.callbacks import RESUME, BestWeights, EpochMetrics
+from ..training.fit import _prepare_run_dir, _quiet_lightning, _trainer
+from .config import ForecastConfig
+from .run import TASK, load_forecaster, target_index
+from .series import Series, Windows, make_windows, open_series, targets
+
+log = logging.getLogger("knowwhen")
+COLUMNS = ("epoch", "train_loss", "train_mae", "val_loss", "val_mae", "lr", "seconds")
+
+
+class _WindowBatches(torch.utils.data.Dataset):
+    """Positions -> one (x, y) batch of windows."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, positions):
+        idx = torch.as_tensor(np.asarray(positions))
+        return self.x[idx], self.y[idx]
+
+
+def _loader(w: Windows, idx: np.ndarray, outputs: int, config: ForecastConfig, shuffle: bool) -> DataLoader:
+    # The epoch-seeded sampler makes a resumed run see the batches an uninterrupted one would.
+    sampler = EpochBatchSampler(len(idx), config.batch_size, shuffle, config.seed)
+    return DataLoader(_WindowBatches(w.x[idx], w.y[idx, :outputs]), sampler=sampler, batch_size=None)
+
+
+def open_training_series(config: ForecastConfig) -> Series:
+    s = config.series
+    return open_series(s.source, s.time_column, s.value_columns or None, s.fill, s.allow_gaps)
+
+
+def _time_info(series: Series) -> dict:
+    t = series.time
+    numeric = np.issubdtype(t.dtype, np.number)
+    step = float(np.median(np.diff(t))) if numeric and len(t) > 1 else None
+    as_json = (lambda v: float(v)) if numeric else str  # noqa: E731
+    return {"first": as_json(t[0]), "last": as_json(t[-1]), "step": step}
+
+
+def _payload(config: ForecastConfig, series: Series, w: Windows, status: str, **extra) -> dict:
+    return {
+        "knowwhen_version": __version__,
+        "task": TASK,
+        "status": status,
+        "model": {"name": config.model.name, "args": dict(config.model.args)},
+        "input_shape": [len(series.names), config.window],
+        "forecast": config_to_dict(config),
+        "series": {"source": series.source, "columns": list(series.names), "target": series.names[w.target],
+                   "length": len(series.values), "time": _time_info(series),
+                   "sizes": {"train": len(w.train), "val": len(w.val), "test": len(w.test)}},
+        "scaler": {"mean": w.mean.tolist(), "std": w.std.tolist()},
+        **extra,
+    }
+
+
+def _check_windows(config: ForecastConfig, series: Series, w: Windows) -> None:
+    if len(w.train) < 2:
+        raise DataError(f"{series.source}: {len(w.train)} training window(s) of {config.window} steps; shorten "
+                        "--window or --horizon, or give a longer series.")
+    if config.multistep == "recursive" and len(series.names) > 1:
+        raise ConfigError(f"{series.source}: recursive forecasts need a univariate series (the forecast is fed back "
+                          f"as the next input), this one has {len(series.names)} columns; use --multistep direct.")
+
+
+def train_forecaster(config: ForecastConfig, out: str | Path, series: Series | None = None, resume: bool = False,
+                     overwrite: bool = False) -> Path:
+    """Trains a forecaster as `config` says and writes the run directory `out`; returns its path.
+
+    The series is windowed into (window -> horizon) pairs and split in time order (train, then validation, then
+    test); scaling is fitted on the training part only. `out` receives model.safetensors (the epoch with the
+    lowest validation loss), config.json (task "forecast", window, horizon, scaler) and metrics.csv.
+
+    Example:
+        >>> cfg = ForecastConfig(SeriesConfig("sunspots"), ModelConfig("gru"), window=24)  # doctest: +SKIP
+        >>> run_dir = train_forecaster(cfg, "runs/sunspots")
+    """
+    out = Path(out)
+    _quiet_lightning()
+    series = series if series is not None else open_training_series(config)
+    s = config.series
+    target = target_index(series.names, s.target, series.source)
+    w = make_windows(series, config.window, config.horizon, target, s.val_fraction, s.test_fraction)
+    _check_windows(config, series, w)
+    saved = _prepare_run_dir(out, config, resume, overwrite, key="forecast")
+    if saved and saved.get("series", {}).get("length") != len(series.values):
+        raise ConfigError(f"{out}: the series changed since this run started ({saved['series'].get('length')} "
+                          f"steps then, {len(series.values)} now); resume on the same series.")
+    has_val = len(w.val) > 0
+    trainer = _trainer(config, out, "val_loss" if has_val else "train_loss", has_val, COLUMNS)
+    seed_everything(config.seed)
+    net = create_model(config.model.name, (len(series.names), config.window), config.outputs, **config.model.args)
+    out.mkdir(parents=True, exist_ok=True)
+    write_config(out, _payload(config, series, w, "training"))
+    log.info("forecaster %s: %d training / %d validation / %d test windows", config.model.name, len(w.train),
+             len(w.val), len(w.test))
+    if getattr(net, "receptive_field", None):
+        log.info("tcn receptive field: %d time steps (window %d)", net.receptive_field, config.window)
+
+    from .module import Regressor
+
+    ckpt = out / RESUME if resume and (out / RESUME).exists() else None
+    trainer.fit(Regressor(net, config), _loader(w, w.train, config.outputs, config, True),
+                _loader(w, w.val, config.outputs, config, False) if has_val else None,
+                ckpt_path=ckpt, weights_only=True)
+    write_config(out, _payload(config, series, w, "complete", **_final(trainer, out, series, w, config)))
+    (out / RESUME).unlink(missing_ok=True)
+    return out
+
+
+def _final(trainer, out: Path, series: Series, w: Windows, config: ForecastConfig) -> dict:
+    """Errors of the best epoch's forecast (dropout off) on validation and test, in the series' units, and the
+    observation noise per step: the root mean squared validation residual (training residual without a
+    validation part), which the predictive interval adds to the MC passes."""
+    from .forecast import mc_forecast
+    from .metrics import mae, rmse
+
+    best = next(c for c in trainer.callbacks if isinstance(c, BestWeights))
+    epochs = next(c for c in trainer.callbacks if isinstance(c, EpochMetrics))
+    run = load_forecaster(out, allow_incomplete=True)
+    metrics = {"best_epoch": best.best_epoch, "epochs_run": trainer.current_epoch,
+               "stopped_early": bool(trainer.should_stop and trainer.current_epoch < config.epochs)}
+    scale = (w.mean[w.target], w.std[w.target])
+    residuals = {}
+    for part in ("train", "val", "test"):
+        idx = getattr(w, part)
+        if len(idx):
+            f = mc_forecast(run.model, w.x[idx], config.horizon, config.multistep == "recursive", 0, scale=scale)
+            actual = targets(series, w.first_target[idx], w.target, config.horizon)
+            residuals[part] = f.point - actual
+            if part != "train":
+                metrics[f"{part}_mae"], metrics[f"{part}_rmse"] = mae(f.point, actual), rmse(f.point, actual)
+    noise_from = "val" if "val" in residuals else "train"
+    noise = np.sqrt((residuals[noise_from] ** 2).mean(0))
+    seconds = sum(float(r["seconds"]) for r in epochs.rows)
+    return {"metrics": metrics, "train_seconds": round(seconds, 2),
+            "noise": {"std": noise.tolist(), "from": noise_from, "windows": len(residuals[noise_from])}}
+
