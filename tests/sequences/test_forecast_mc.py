@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import torch
+
+from knowwhen import ConfigError, create_model
+from knowwhen.sequences.forecast import dropout_modules, mc_forecast
+
+
+def _net(name="gru", channels=1, outputs=1, **kw):
+    torch.manual_seed(0)
+    return create_model(name, (channels, 12), outputs, **kw).eval()
+
+
+def _x(n=5, channels=1):
+    return np.random.default_rng(0).normal(size=(n, channels, 12)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["tcn", "rnn", "gru", "lstm"])
+def test_mc_passes_differ_are_reproducible_and_summarised_exactly(name):
+    net, x = _net(name, outputs=2), _x()
+    f = mc_forecast(net, x, 2, passes=50, seed=3, scale=(10.0, 2.0), keep_samples=True)
+    g = mc_forecast(net, x, 2, passes=50, seed=3, scale=(10.0, 2.0))
+    assert f.samples.shape == (50, 5, 2) and f.samples.std(0).min() > 0       # dropout is on in the passes
+    np.testing.assert_array_equal(f.mean, g.mean)                            # same seed, same numbers
+    assert not np.allclose(mc_forecast(net, x, 2, passes=50, seed=4).mean, f.mean)
+    np.testing.assert_allclose(f.mean, f.samples.mean(0))
+    np.testing.assert_allclose(f.q05, np.percentile(f.samples, 5, axis=0))
+    np.testing.assert_allclose(f.q95, np.percentile(f.samples, 95, axis=0))
+    np.testing.assert_array_equal(f.low, f.q05)                             # no noise: the MC interval
+    with torch.no_grad():
+        np.testing.assert_allclose(f.point, net(torch.from_numpy(x)).numpy() * 2 + 10, rtol=1e-5)
+    assert not net.training and all(not m.training for m in dropout_modules(net))   # left in eval mode
+
+
+def test_each_window_and_pass_gets_its_own_variational_mask():
+    net = _net("gru", dropout=0.5, recurrent_dropout=0.5)
+    drawn = []
+    original = net.input_drop.mask
+    net.input_drop.mask = lambda like: drawn.append(original(like)) or drawn[-1]
+    x = np.repeat(_x(1), 4, axis=0)                                          # four identical windows
+    f = mc_forecast(net, x, 1, passes=3, keep_samples=True)
+    drawn = [d for d in drawn if d is not None]                             # None: the dropout-off forecast
+    assert len(drawn) == 1 and drawn[0].shape == (12, 1)                    # one (T * n, D) draw: rows are sequences
+    assert len(np.unique(f.samples.round(6))) > 3                           # identical windows, different masks
+
+
+def test_recursive_forecast_keeps_each_pass_mask_for_every_step():
+    net = _net("gru", dropout=0.5, recurrent_dropout=0.5)
+    drawn = []
+    original = net.state_drop.mask
+    net.state_drop.mask = lambda like: drawn.append(original(like)) or drawn[-1]
+    mc_forecast(net, _x(3), 4, recursive=True, passes=5)
+    drawn = [d for d in drawn if d is not None]                             # None: the dropout-off forecast
+    assert len(drawn) == 4                                                   # one call per recursive step
+    assert all(torch.equal(d, drawn[0]) for d in drawn) and (drawn[0] == 0).any()
+
+
+def test_recursive_point_forecast_feeds_back_its_output():
+    net, x = _net("tcn"), _x(2)
+    f = mc_forecast(net, x, 3, recursive=True, passes=0)
+    cur = torch.from_numpy(x)
+    with torch.no_grad():
+        for k in range(3):
+            y = net(cur)
+            np.testing.assert_allclose(f.point[:, k], y[:, 0].numpy(), rtol=1e-5)
+            cur = torch.cat([cur[:, :, 1:], y[:, None]], dim=2)
+
+
+def test_noise_widens_the_predictive_interval_only():
+    net, x = _net("gru"), _x()
+    mc = mc_forecast(net, x, 1, passes=200, seed=0)
+    noisy = mc_forecast(net, x, 1, passes=200, seed=0, noise_std=np.array([5.0]))
+    np.testing.assert_array_equal(noisy.q05, mc.q05)                        # the MC interval is unchanged
+    width = (noisy.high - noisy.low).mean()
+    assert 2 * 1.645 * 5 * 0.85 < width < 2 * 1.645 * 5 * 1.3                # ~ N(0, 5) 90% width plus MC spread
+
+
+def test_refusals():
+    with pytest.raises(ConfigError, match="no dropout"):
+        mc_forecast(_net("tcn", dropout=0.0), _x(), 1, passes=10)
+    with pytest.raises(ConfigError, match="univariate"):
+        mc_forecast(_net("gru", channels=2), _x(channels=2), 2, recursive=True, passes=0)
