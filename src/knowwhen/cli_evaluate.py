@@ -83,7 +83,7 @@ def novelty(
 @app.command()
 @handle_errors
 def report(
-    eval_dir: Path = typer.Argument(..., help="Folder written by `knowwhen evaluate`."),
+    eval_dir: Path = typer.Argument(..., help="Folder written by `knowwhen evaluate` or `knowwhen forecast evaluate`."),
     novelty_table: Optional[Path] = typer.Option(None, help="A leave-one-class-out novelty.csv to show as a heat map "
                                                  "(default: the one of `knowwhen novelty` two folders up, if any)."),
 ):

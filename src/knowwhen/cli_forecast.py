@@ -46,6 +46,8 @@ def train(
     target: Optional[str] = typer.Option(None, help="The column to forecast (default: the first value column)."),
     fill: Optional[str] = typer.Option(None, help="interpolate: fill missing values linearly instead of stopping."),
     allow_gaps: bool = typer.Option(False, help="Accept irregular time steps instead of stopping."),
+    transform: Optional[str] = typer.Option(None, help="sqrt or log1p: learn the transformed series (counts, growth); "
+                                            "forecasts and metrics come back in the series' units."),
     val_fraction: float = typer.Option(0.1, help="Fraction of the series (before the test part) for validation."),
     test_fraction: float = typer.Option(0.2, help="The last fraction of the series, kept for testing."),
     max_minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (best epoch kept)."),
@@ -55,7 +57,7 @@ def train(
 ):
     """Train a forecaster on the earlier part of a series and save the run.
 
-    Example: knowwhen forecast train sunspots --model gru --window 24 --horizon 3 --loss huber --out runs/sun
+    Example: knowwhen forecast train sunspots --model gru --window 24 --horizon 3 --transform sqrt --out runs/sun
     """
     from .config import ModelConfig
     from .sequences.config import ForecastConfig, SeriesConfig
@@ -66,7 +68,7 @@ def train(
         args["dropout"] = dropout
     config = ForecastConfig(
         SeriesConfig(data, time_column, tuple(columns.split(",")) if columns else (), target, fill, allow_gaps,
-                     val_fraction, test_fraction),
+                     transform, val_fraction, test_fraction),
         ModelConfig(model, args), window, horizon, multistep, loss, huber_delta, optimizer, lr, 0.9, weight_decay,
         epochs, batch_size, patience or None, seed, max_minutes, "cpu", not quiet)
     run_dir = train_forecaster(config, out, resume=resume, overwrite=overwrite)
@@ -152,7 +154,7 @@ def _print_run(run_dir: Path, full: bool = False) -> None:
             typer.echo(f"receptive field: {r.model.receptive_field} time steps (window {c.window})")
         typer.echo(f"series {s.get('source')}: {s.get('length')} steps, columns {', '.join(r.columns)}, target "
                    f"{s.get('target')}; windows {s.get('sizes')}")
-        typer.echo(f"scaling (training part): mean {[round(float(v), 4) for v in r.mean]}, "
+        typer.echo(f"transform: {c.series.transform or 'none'}; scaling (training part): mean {[round(float(v), 4) for v in r.mean]}, "
                    f"std {[round(float(v), 4) for v in r.std]}")
         noise = r.info.get("noise", {})
         typer.echo(f"observation noise per step (from the {noise.get('from')} residuals): "

@@ -80,3 +80,19 @@ def test_refusals():
         mc_forecast(_net("tcn", dropout=0.0), _x(), 1, passes=10)
     with pytest.raises(ConfigError, match="univariate"):
         mc_forecast(_net("gru", channels=2), _x(channels=2), 2, recursive=True, passes=0)
+
+
+def test_a_transform_is_undone_after_the_noise_and_before_the_summaries():
+    from knowwhen.sequences.series import inverse_transform
+
+    net, x = _net("gru"), _x()
+    square = inverse_transform("sqrt")
+    raw = mc_forecast(net, x, 1, passes=100, seed=1, scale=(3.0, 1.0), noise_std=np.array([0.5]), keep_samples=True)
+    back = mc_forecast(net, x, 1, passes=100, seed=1, scale=(3.0, 1.0), noise_std=np.array([0.5]), inverse=square,
+                       keep_samples=True)
+    np.testing.assert_allclose(back.point, square(raw.point))
+    np.testing.assert_allclose(back.samples, square(raw.samples))
+    np.testing.assert_allclose(back.mean, square(raw.samples).mean(0))   # the mean of the squares, not the square
+    # quantiles commute with a monotone map, up to the linear interpolation between two order statistics
+    np.testing.assert_allclose(back.low, square(raw.low), rtol=1e-3)
+    np.testing.assert_allclose(back.q95, np.percentile(back.samples, 95, axis=0))

@@ -12,6 +12,7 @@ from knowwhen.config import config_from_dict, config_to_dict
 from knowwhen.sequences.config import ForecastConfig, SeriesConfig
 from knowwhen.sequences.evaluate import evaluate_forecaster
 from knowwhen.sequences.module import Regressor
+from knowwhen.sequences.predict import predict_forecasts
 from knowwhen.sequences.run import load_forecaster
 from knowwhen.sequences.train import train_forecaster
 
@@ -88,10 +89,15 @@ def test_bad_series_input_is_one_clear_error(tmp_path):
 def test_run_kinds_are_not_confused(tmp_path, digits_run):
     with pytest.raises(CheckpointError, match="not a forecaster"):
         load_forecaster(digits_run)
-    cfg = ForecastConfig(SeriesConfig("nile"), ModelConfig("rnn"), window=10, epochs=1, progress=False)
+    cfg = ForecastConfig(SeriesConfig("nile", transform="log1p"), ModelConfig("rnn"), window=10, epochs=3,
+                         progress=False)
     run = train_forecaster(cfg, tmp_path / "nile")
     with pytest.raises(CheckpointError, match="a forecaster, not an image classifier"):
         load_run(run)
+    # the model learns log1p(flow) (about 7); forecasts come back as flows (about 450-1400)
+    assert load_forecaster(run).mean[0] == pytest.approx(np.log1p(920), abs=0.3)
+    sf = predict_forecasts(load_forecaster(run), origins="all", passes=10, progress=False)
+    assert 500 < sf.forecast.point.mean() < 1400 and 500 < sf.forecast.mean.mean() < 1400
     with pytest.raises(DataError, match="columns"):
         load_forecaster(run).open_series(_sine_csv(tmp_path / "s.csv", 50))
 

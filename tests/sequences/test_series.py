@@ -44,3 +44,15 @@ def test_builtin_real_series():
     with pytest.raises(DataError, match="missing"):
         open_series("co2")
     assert np.isfinite(open_series("co2", fill="interpolate").values).all()
+
+
+def test_transforms_round_trip_and_refuse_negative_values(tmp_path):
+    from knowwhen.sequences.series import inverse_transform, transform_series
+
+    s = open_series(_csv(tmp_path / "s.csv", ["0,0,1", "1,4,9", "2,16,0.5"]))
+    for name in ("sqrt", "log1p"):
+        np.testing.assert_allclose(inverse_transform(name)(transform_series(s, name).values), s.values, atol=1e-12)
+    np.testing.assert_allclose(transform_series(s, "sqrt").values[:, 0], [0, 2, 4])
+    assert transform_series(s, None) is s
+    with pytest.raises(DataError, match=r"sqrt transform needs values >= 0.*column 'b' holds -1 at row 1"):
+        transform_series(open_series(_csv(tmp_path / "n.csv", ["0,1,1", "1,2,-1"])), "sqrt")

@@ -21,6 +21,8 @@ class SeriesConfig:
         target: the column to forecast (default: the first value column).
         fill: None stops on missing values; "interpolate" fills them linearly.
         allow_gaps: accept irregular time steps instead of stopping.
+        transform: None, "sqrt" or "log1p": the model learns the transformed series (variance-stabilised);
+            forecasts, intervals and metrics are mapped back to the series' units.
         val_fraction, test_fraction: the last parts of the series, in time order, kept for validation and test.
     """
 
@@ -30,6 +32,7 @@ class SeriesConfig:
     target: str | None = None
     fill: str | None = None
     allow_gaps: bool = False
+    transform: str | None = None
     val_fraction: float = 0.1
     test_fraction: float = 0.2
 
@@ -37,6 +40,8 @@ class SeriesConfig:
         object.__setattr__(self, "source", str(self.source))
         object.__setattr__(self, "value_columns", tuple(str(c) for c in self.value_columns))
         _check(self.fill in (None, "interpolate"), "series.fill", self.fill, "use None or 'interpolate'.")
+        _check(self.transform in (None, "sqrt", "log1p"), "series.transform", self.transform,
+               "use None, 'sqrt' or 'log1p'.")
         _check_fraction("series.val_fraction", self.val_fraction)
         _check_fraction("series.test_fraction", self.test_fraction)
         _check(self.val_fraction + self.test_fraction < 1, "series.val_fraction + series.test_fraction",

@@ -73,7 +73,7 @@ class Forecast:
 @torch.no_grad()
 def mc_forecast(model: nn.Module, x: np.ndarray, horizon: int, recursive: bool = False, passes: int = 100,
                 seed: int = 0, scale: tuple[float, float] = (0.0, 1.0), actual: np.ndarray | None = None,
-                noise_std: np.ndarray | None = None, keep_samples: bool = False, rows: int = 8192,
+                noise_std: np.ndarray | None = None, inverse=None, keep_samples: bool = False, rows: int = 8192,
                 progress=None) -> Forecast:
     """Forecasts `horizon` steps from each window of x (n, D, window), dropout off and over `passes` MC passes.
 
@@ -81,8 +81,10 @@ def mc_forecast(model: nn.Module, x: np.ndarray, horizon: int, recursive: bool =
         recursive: feed the model's one-step output back `horizon` times (univariate series only).
         passes: MC passes (0: only the forecast with dropout off).
         scale: (mean, std) of the target: outputs are mapped back with y * std + mean.
+        inverse: maps values from a transformed scale back to the series' units (see `inverse_transform`);
+            the noise is added before it, so it lives on the transformed scale.
         actual: (n, H) true values in series units (NaN where unknown) for the CRPS of each forecast.
-        noise_std: (H,) observation-noise standard deviation per step in series units (Zhu & Laptev 2017: the
+        noise_std: (H,) observation-noise standard deviation per step, on the transformed scale if any (Zhu & Laptev 2017: the
             spread of the validation residuals), added to each pass for the predictive interval; None: MC only.
         rows: windows x passes evaluated at once; bounds memory.
         progress: an optional callable given the number of windows finished after each chunk.
@@ -96,7 +98,8 @@ def mc_forecast(model: nn.Module, x: np.ndarray, horizon: int, recursive: bool =
     model.eval()
     mu, sd = scale
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    point = _run(model, xt, horizon, recursive, None).numpy() * sd + mu
+    inverse = inverse or (lambda v: v)
+    point = inverse(_run(model, xt, horizon, recursive, None).numpy() * sd + mu)
     out = Forecast(point)
     if not passes:
         return out
@@ -113,7 +116,7 @@ def mc_forecast(model: nn.Module, x: np.ndarray, horizon: int, recursive: bool =
             s = _run(model, reps, horizon, recursive, seed * 1_000_003 + c).numpy()
             s = s.reshape(passes, len(xc), horizon) * sd + mu
             total = s if noise is None else s + noise * np.random.default_rng([seed, c]).standard_normal(s.shape)
-            _summarise(s, total, parts, None if actual is None else actual[start:start + chunk], keep_samples)
+            _summarise(inverse(s), inverse(total), parts, None if actual is None else actual[start:start + chunk], keep_samples)
             if progress:
                 progress(len(xc))
     finally:

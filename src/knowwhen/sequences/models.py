@@ -102,7 +102,9 @@ class VariationalRNN(nn.Module):
 
 
 def _recurrent(kind):
-    def factory(input_shape, num_classes, hidden: int = 32, dropout: float = 0.2, recurrent_dropout: float = 0.2,
+    # Input dropout is off by default: its mask blanks an input column for a whole sequence, which on a
+    # univariate series blanks the whole input (sunspots benchmark: MAE 18-20 with it, 14.6-15.4 without).
+    def factory(input_shape, num_classes, hidden: int = 32, dropout: float = 0.0, recurrent_dropout: float = 0.2,
                 layer_norm: bool = False) -> nn.Module:
         return VariationalRNN(kind, input_shape[0], num_classes, hidden, dropout, recurrent_dropout, layer_norm)
     factory.__doc__ = f"{kind.upper()} with variational dropout on inputs and state (one mask per sequence)."

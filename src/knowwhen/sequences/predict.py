@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..tables import write_rows_csv
 from .forecast import Forecast, mc_forecast
 from .run import ForecastRun
-from .series import Series, last_window, targets
+from .series import Series, inverse_transform, targets
 
 ORIGINS = ("test", "all", "last")
 COLUMNS = ("origin_time", "step", "time", "actual", "point", "mean", "std", "q05", "q95", "low_90", "high_90")
@@ -50,7 +50,7 @@ def predict_forecasts(run: ForecastRun, series: Series | None = None, origins: s
     series = series if series is not None else run.open_series()
     c, t = run.config, run.target
     if origins == "last":
-        x = last_window(series, c.window, run.mean, run.std)
+        x = run.last_window(series)
         first = np.array([len(series.values)])
         actual = np.full((1, c.horizon), np.nan)
     else:
@@ -66,8 +66,8 @@ def predict_forecasts(run: ForecastRun, series: Series | None = None, origins: s
     with tqdm(total=len(x), unit="window", desc=f"MC forecast ({passes} passes)", disable=not progress or not passes,
               leave=False) as bar:
         f = mc_forecast(run.model, x, c.horizon, c.multistep == "recursive", passes, seed,
-                        (run.mean[t], run.std[t]), actual, run.noise_std if noise else None, keep_samples,
-                        progress=bar.update)
+                        (run.mean[t], run.std[t]), actual, run.noise_std if noise else None,
+                        inverse_transform(c.series.transform), keep_samples, progress=bar.update)
     return SeriesForecast(series, first, actual, f)
 
 

@@ -12,7 +12,7 @@ from ..config import config_from_dict
 from ..errors import CheckpointError, DataError, KnowwhenError
 from ..models import create_model
 from .config import ForecastConfig
-from .series import Series, Windows, make_windows, open_series
+from .series import Series, Windows, last_window, make_windows, open_series, transform_series
 
 TASK = "forecast"
 
@@ -26,7 +26,7 @@ class ForecastRun:
         model: the network (eval mode): scaled (n, D, window) -> scaled (n, outputs).
         config: the ForecastConfig it was trained with.
         columns: the series' value columns, in the order the model reads them.
-        mean, std: (D,) the scaling fitted on the training part of the series.
+        mean, std: (D,) the scaling fitted on the training part of the series (after its transform, if any).
         info: the rest of config.json: sizes, metrics, timing.
     """
 
@@ -49,7 +49,8 @@ class ForecastRun:
 
     @property
     def noise_std(self) -> np.ndarray | None:
-        """(horizon,) observation noise per step in series units, estimated on validation residuals at training."""
+        """(horizon,) observation noise per step, estimated on validation residuals at training; in the series'
+        units, or on the transformed scale when the run has a transform."""
         noise = self.info.get("noise")
         return np.asarray(noise["std"], dtype=np.float64) if noise else None
 
@@ -64,10 +65,15 @@ class ForecastRun:
         return series
 
     def windows(self, series: Series) -> Windows:
-        """`series` windowed like the training series, scaled with the run's statistics."""
+        """`series` windowed like the training series: transformed, then scaled with the run's statistics."""
         s, c = self.config.series, self.config
-        return make_windows(series, c.window, c.horizon, self.target, s.val_fraction, s.test_fraction,
-                            scaler=(self.mean, self.std))
+        return make_windows(transform_series(series, s.transform), c.window, c.horizon, self.target, s.val_fraction,
+                            s.test_fraction, scaler=(self.mean, self.std))
+
+    def last_window(self, series: Series) -> np.ndarray:
+        """(1, D, window) model inputs ending at the last observation of `series`."""
+        return last_window(transform_series(series, self.config.series.transform), self.config.window,
+                           self.mean, self.std)
 
 
 def target_index(columns, target: str | None, where: str) -> int:

@@ -171,3 +171,34 @@ def make_windows(series: Series, window: int, horizon: int = 1, target: int = 0,
 def targets(series: Series, first_target: np.ndarray, target: int, horizon: int) -> np.ndarray:
     """(n, horizon) the true future values in the series' units (float64, unscaled)."""
     return series.values[first_target[:, None] + np.arange(horizon)[None], target]
+
+
+TRANSFORMS = ("sqrt", "log1p")
+
+
+def transform_series(series: Series, name: str | None) -> Series:
+    """The series with a variance-stabilising transform applied to every column (None: unchanged).
+
+    `sqrt` suits counts (sunspots), `log1p` growth and multiplicative noise; both need values >= 0.
+    """
+    if name is None:
+        return series
+    if name not in TRANSFORMS:
+        raise DataError(f"transform {name!r}: use one of {', '.join(TRANSFORMS)} or none.")
+    negative = series.values < 0
+    if negative.any():
+        row, col = np.argwhere(negative)[0]
+        raise DataError(f"{series.source}: the {name} transform needs values >= 0, but column {series.names[col]!r} "
+                        f"holds {series.values[row, col]:g} at row {row}; train without --transform.")
+    f = np.sqrt if name == "sqrt" else np.log1p
+    return Series(f(series.values), series.time, series.names, series.source)
+
+
+def inverse_transform(name: str | None):
+    """The map from transformed values back to the series' units (None for no transform).
+
+    A forecast below 0 on the square-root scale maps to 0 (the transform's range starts there).
+    """
+    if name is None:
+        return None
+    return (lambda v: np.square(np.maximum(v, 0.0))) if name == "sqrt" else np.expm1

@@ -19,7 +19,7 @@ from ..training.callbacks import RESUME, BestWeights, EpochMetrics
 from ..training.fit import _prepare_run_dir, _quiet_lightning, _trainer
 from .config import ForecastConfig
 from .run import TASK, load_forecaster, target_index
-from .series import Series, Windows, make_windows, open_series, targets
+from .series import Series, Windows, inverse_transform, make_windows, open_series, targets, transform_series
 
 log = logging.getLogger("knowwhen")
 COLUMNS = ("epoch", "train_loss", "train_mae", "val_loss", "val_mae", "lr", "seconds")
@@ -100,7 +100,8 @@ def train_forecaster(config: ForecastConfig, out: str | Path, series: Series | N
     series = series if series is not None else open_training_series(config)
     s = config.series
     target = target_index(series.names, s.target, series.source)
-    w = make_windows(series, config.window, config.horizon, target, s.val_fraction, s.test_fraction)
+    w = make_windows(transform_series(series, s.transform), config.window, config.horizon, target, s.val_fraction,
+                     s.test_fraction)
     _check_windows(config, series, w)
     saved = _prepare_run_dir(out, config, resume, overwrite, key="forecast")
     if saved and saved.get("series", {}).get("length") != len(series.values):
@@ -131,7 +132,7 @@ def train_forecaster(config: ForecastConfig, out: str | Path, series: Series | N
 def _final(trainer, out: Path, series: Series, w: Windows, config: ForecastConfig) -> dict:
     """Errors of the best epoch's forecast (dropout off) on validation and test, in the series' units, and the
     observation noise per step: the root mean squared validation residual (training residual without a
-    validation part), which the predictive interval adds to the MC passes."""
+    validation part) on the transformed scale, which the predictive interval adds to the MC passes."""
     from .forecast import mc_forecast
     from .metrics import mae, rmse
 
@@ -141,15 +142,16 @@ def _final(trainer, out: Path, series: Series, w: Windows, config: ForecastConfi
     metrics = {"best_epoch": best.best_epoch, "epochs_run": trainer.current_epoch,
                "stopped_early": bool(trainer.should_stop and trainer.current_epoch < config.epochs)}
     scale = (w.mean[w.target], w.std[w.target])
-    residuals = {}
+    residuals, recursive, inverse = {}, config.multistep == "recursive", inverse_transform(config.series.transform)
     for part in ("train", "val", "test"):
         idx = getattr(w, part)
         if len(idx):
-            f = mc_forecast(run.model, w.x[idx], config.horizon, config.multistep == "recursive", 0, scale=scale)
-            actual = targets(series, w.first_target[idx], w.target, config.horizon)
-            residuals[part] = f.point - actual
+            f = mc_forecast(run.model, w.x[idx], config.horizon, recursive, 0, scale=scale)
+            residuals[part] = f.point - w.unscale(w.y[idx].astype(np.float64))     # on the transformed scale
             if part != "train":
-                metrics[f"{part}_mae"], metrics[f"{part}_rmse"] = mae(f.point, actual), rmse(f.point, actual)
+                actual = targets(series, w.first_target[idx], w.target, config.horizon)
+                point = inverse(f.point) if inverse else f.point
+                metrics[f"{part}_mae"], metrics[f"{part}_rmse"] = mae(point, actual), rmse(point, actual)
     noise_from = "val" if "val" in residuals else "train"
     noise = np.sqrt((residuals[noise_from] ** 2).mean(0))
     seconds = sum(float(r["seconds"]) for r in epochs.rows)
