@@ -108,6 +108,15 @@ def _load_state(path: Path) -> dict:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e}); retrain the run.") from None
 
 
+def load_weights(model: nn.Module, run_dir: Path) -> None:
+    """Fills `model` from run_dir/model.safetensors; a mismatch is a CheckpointError, never a partial load."""
+    try:
+        model.load_state_dict(_load_state(run_dir / WEIGHTS), strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{run_dir / WEIGHTS}: weights do not match the model in {CONFIG} "
+                              f"({str(e).splitlines()[0]}); the files come from different runs.") from None
+
+
 def _field(payload: dict, key: str, path: Path):
     if key not in payload:
         raise CheckpointError(f"{path / CONFIG}: missing field `{key}`; the run is damaged, retrain it.")
@@ -139,10 +148,6 @@ def load_run(run_dir: str | Path, allow_incomplete: bool = False) -> Run:
         config = config_from_dict(TrainConfig, _field(payload, "train", run_dir), f"{run_dir / CONFIG}: train")
     except (KnowwhenError, KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{run_dir / CONFIG}: cannot rebuild the run ({e}).") from None
-    try:
-        model.load_state_dict(_load_state(run_dir / WEIGHTS), strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"{run_dir / WEIGHTS}: weights do not match the model in {CONFIG} "
-                              f"({str(e).splitlines()[0]}); the files come from different runs.") from None
+    load_weights(model, run_dir)
     info = {k: v for k, v in payload.items() if k not in ("model", "class_names", "input_shape", "normalization")}
     return Run(run_dir, model.eval(), class_names, input_shape, normalizer, config, info)

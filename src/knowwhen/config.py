@@ -26,6 +26,20 @@ def _check_fraction(name: str, value: float, upper_open: bool = True) -> None:
     _check(ok, name, value, "use a value in [0, 1).")
 
 
+def check_optimisation(c) -> None:
+    """Checks the optimiser and schedule fields a TrainConfig and a ForecastConfig share."""
+    _check(c.optimizer in OPTIMIZERS, "optimizer", c.optimizer, f"use one of {', '.join(OPTIMIZERS)}.")
+    _check(isinstance(c.lr, (int, float)) and 0 < c.lr < 10 and math.isfinite(c.lr),
+           "lr", c.lr, "use a positive learning rate such as 0.001.")
+    _check(0 <= c.momentum < 1, "momentum", c.momentum, "use a value in [0, 1).")
+    _check(c.weight_decay >= 0, "weight_decay", c.weight_decay, "use a value >= 0.")
+    _check(isinstance(c.epochs, int) and c.epochs >= 1, "epochs", c.epochs, "use an integer >= 1.")
+    _check(isinstance(c.batch_size, int) and c.batch_size >= 1, "batch_size", c.batch_size, "use an integer >= 1.")
+    _check(c.patience is None or c.patience >= 1, "patience", c.patience, "use an integer >= 1 or None.")
+    _check(c.max_minutes is None or c.max_minutes > 0, "max_minutes", c.max_minutes,
+           "use a positive number of minutes or None.")
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """Random affine augmentation of training batches (off for validation and prediction).
@@ -137,19 +151,9 @@ class TrainConfig:
     strategy: str = "auto"
 
     def __post_init__(self):
-        _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, f"use one of {', '.join(OPTIMIZERS)}.")
         _check(self.loss in LOSSES, "loss", self.loss, f"use one of {', '.join(LOSSES)}.")
-        _check(isinstance(self.lr, (int, float)) and 0 < self.lr < 10 and math.isfinite(self.lr),
-               "lr", self.lr, "use a positive learning rate such as 0.001.")
-        _check(0 <= self.momentum < 1, "momentum", self.momentum, "use a value in [0, 1).")
-        _check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "use a value >= 0.")
-        _check(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", self.epochs, "use an integer >= 1.")
-        _check(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", self.batch_size,
-               "use an integer >= 1.")
-        _check(self.patience is None or self.patience >= 1, "patience", self.patience, "use an integer >= 1 or None.")
+        check_optimisation(self)
         _check(self.num_workers >= 0, "num_workers", self.num_workers, "use an integer >= 0.")
-        _check(self.max_minutes is None or self.max_minutes > 0, "max_minutes", self.max_minutes,
-               "use a positive number of minutes or None.")
         _check(isinstance(self.devices, int) and self.devices >= 1, "devices", self.devices, "use an integer >= 1.")
         _check(isinstance(self.num_nodes, int) and self.num_nodes >= 1, "num_nodes", self.num_nodes,
                "use an integer >= 1.")

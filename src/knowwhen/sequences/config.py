@@ -1,10 +1,9 @@
 """Frozen configuration of a forecaster: which series, how it is windowed, which model and how it is trained."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-from ..config import ModelConfig, OPTIMIZERS, _check, _check_fraction
+from ..config import ModelConfig, _check, _check_fraction, check_optimisation
 from ..losses import REGRESSION_LOSSES
 
 MULTISTEP = ("direct", "recursive")
@@ -86,17 +85,7 @@ class ForecastConfig:
         _check(self.multistep in MULTISTEP, "multistep", self.multistep, f"use one of {', '.join(MULTISTEP)}.")
         _check(self.loss in REGRESSION_LOSSES, "loss", self.loss, f"use one of {', '.join(REGRESSION_LOSSES)}.")
         _check(self.huber_delta > 0, "huber_delta", self.huber_delta, "use a positive number such as 1.0.")
-        _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, f"use one of {', '.join(OPTIMIZERS)}.")
-        _check(isinstance(self.lr, (int, float)) and 0 < self.lr < 10 and math.isfinite(self.lr),
-               "lr", self.lr, "use a positive learning rate such as 0.001.")
-        _check(0 <= self.momentum < 1, "momentum", self.momentum, "use a value in [0, 1).")
-        _check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "use a value >= 0.")
-        _check(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", self.epochs, "use an integer >= 1.")
-        _check(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", self.batch_size,
-               "use an integer >= 1.")
-        _check(self.patience is None or self.patience >= 1, "patience", self.patience, "use an integer >= 1 or None.")
-        _check(self.max_minutes is None or self.max_minutes > 0, "max_minutes", self.max_minutes,
-               "use a positive number of minutes or None.")
+        check_optimisation(self)
 
     @property
     def outputs(self) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from ..checkpoint import CONFIG, WEIGHTS, _field, _load_state, read_config
+from ..checkpoint import CONFIG, _field, load_weights, read_config
 from ..config import config_from_dict
 from ..errors import CheckpointError, DataError, KnowwhenError
 from ..models import create_model
@@ -108,10 +108,6 @@ def load_forecaster(run_dir: str | Path, allow_incomplete: bool = False) -> Fore
         if isinstance(e, CheckpointError):
             raise
         raise CheckpointError(f"{run_dir / CONFIG}: cannot rebuild the forecaster ({e}).") from None
-    try:
-        model.load_state_dict(_load_state(run_dir / WEIGHTS), strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"{run_dir / WEIGHTS}: weights do not match the model in {CONFIG} "
-                              f"({str(e).splitlines()[0]}); the files come from different runs.") from None
+    load_weights(model, run_dir)
     info = {k: v for k, v in payload.items() if k not in ("model", "forecast", "scaler")}
     return ForecastRun(run_dir, model.eval(), config, columns, mean, std, info)
