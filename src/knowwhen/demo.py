@@ -1,4 +1,5 @@
-"""The demo: the course's CNN on Fashion-MNIST (or digits) with one class held out, then MC dropout."""
+"""The demo: the course's CNN on Fashion-MNIST (or digits) with one class held out, then MC dropout; and a
+forecaster of the yearly sunspots with MC-dropout intervals."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,3 +33,23 @@ def run_demo(out: str | Path, epochs: int = 3, max_minutes: float = 4.0, mc: int
     echo(f"MC dropout with {mc} passes on the test images and the held-out class")
     summary = evaluate_run(run, ds, out / "eval", mc=mc, progress=progress)
     return {"dataset": name, "held_out": held_out, "run": str(run.path), "eval": str(out / "eval"), **summary}
+
+
+def run_forecast_demo(out: str | Path, epochs: int = 150, mc: int = 100, progress: bool = True,
+                      echo: Callable[[str], None] = print) -> dict:
+    """Trains `tcn` on the square root of the yearly sunspots (1700-2008), evaluates its one-to-three-year
+    forecasts on the last 20% with MC dropout, and writes the forecast report; returns the summary."""
+    from .config import ModelConfig
+    from .sequences.config import ForecastConfig, SeriesConfig
+    from .sequences.evaluate import evaluate_forecaster
+    from .sequences.run import load_forecaster
+    from .sequences.train import train_forecaster
+
+    out = Path(out)
+    echo(f"forecasting the yearly sunspots 1-3 years ahead with a causal convolutional net (up to {epochs} epochs)")
+    config = ForecastConfig(SeriesConfig("sunspots", transform="sqrt"), ModelConfig("tcn", {"kernel_size": 3}),
+                            window=24, horizon=3, lr=3e-3, epochs=epochs, patience=30, progress=progress)
+    run = load_forecaster(train_forecaster(config, out / "forecast-run", overwrite=True))
+    echo(f"MC dropout with {mc} passes on the test years")
+    summary = evaluate_forecaster(run, out / "forecast-eval", passes=mc, progress=progress)
+    return {"run": str(run.path), "eval": str(out / "forecast-eval"), **summary}
