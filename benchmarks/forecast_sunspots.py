@@ -36,6 +36,8 @@ MODELS = {"tcn": {"width": 32, "levels": 4, "kernel_size": 3, "dropout": 0.1},
           "rnn": {"hidden": 32, "dropout": 0.0, "recurrent_dropout": 0.2},
           "gru": {"hidden": 32, "dropout": 0.0, "recurrent_dropout": 0.2},
           "lstm": {"hidden": 32, "dropout": 0.0, "recurrent_dropout": 0.2}}
+# Stateful variants: trained on 4 contiguous streams, forecasting from the whole history (see ForecastConfig).
+STATEFUL = {"gru_stateful": "gru", "lstm_stateful": "lstm"}
 KEYS = ("mae", "mae_point", "rmse", "crps", "coverage_90", "width_90", "coverage_90_mc", "width_90_mc", "crps_mc")
 
 
@@ -72,7 +74,7 @@ def main() -> None:
     ap.add_argument("--passes", type=int, default=100)
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--window", type=int, default=24)
-    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--models", default=",".join([*MODELS, *STATEFUL]))
     ap.add_argument("--transforms", default="none,sqrt", help="none and/or sqrt (the model learns sqrt(count))")
     args = ap.parse_args()
     series = open_series("sunspots")
@@ -91,10 +93,11 @@ def main() -> None:
         for name, transform in itertools.product(args.models.split(","), args.transforms.split(",")):
             per_seed, tf = [], None if transform == "none" else transform
             for seed in range(args.seeds):
-                cfg = ForecastConfig(SeriesConfig("sunspots", transform=tf), ModelConfig(name, MODELS[name]),
-                                     window=args.window,
-                                     horizon=1, loss="mse", lr=3e-3, epochs=args.epochs, patience=30, seed=seed,
-                                     progress=False)
+                model = STATEFUL.get(name, name)
+                cfg = ForecastConfig(SeriesConfig("sunspots", transform=tf), ModelConfig(model, MODELS[model]),
+                                     window=args.window, horizon=1, stateful=name in STATEFUL,
+                                     batch_size=4 if name in STATEFUL else 32, loss="mse", lr=3e-3,
+                                     epochs=args.epochs, patience=30, seed=seed, progress=False)
                 start = time.perf_counter()
                 run = load_forecaster(train_forecaster(cfg, f"{tmp}/{name}{transform}{seed}"))
                 seconds = time.perf_counter() - start
@@ -103,7 +106,7 @@ def main() -> None:
                 per_seed.append({**{k: s["model"][k] for k in KEYS}, "train_seconds": round(seconds, 1),
                                  "best_epoch": run.metrics["best_epoch"]})
                 print(name, transform, seed, per_seed[-1], flush=True)
-            models[f"{name}+{transform}"] = {"args": MODELS[name], "transform": transform, "mean": {k: float(np.mean([r[k] for r in per_seed]))
+            models[f"{name}+{transform}"] = {"args": MODELS[STATEFUL.get(name, name)], "transform": transform, "mean": {k: float(np.mean([r[k] for r in per_seed]))
                                                            for k in per_seed[0]}, "per_seed": per_seed}
     write_result("forecast_sunspots", {
         "series": "sunspots (yearly, statsmodels)", "test_years": [int(series.time[test_first[0]]),

@@ -28,6 +28,8 @@ def train(
     window: int = typer.Option(48, help="Past time steps the model sees."),
     horizon: int = typer.Option(1, help="Future time steps forecast from each window."),
     multistep: str = typer.Option("direct", help="direct (all steps at once) or recursive (one step, fed back)."),
+    stateful: bool = typer.Option(False, help="rnn/gru/lstm: carry the hidden state across consecutive segments "
+                                  "of the series in training, and over the whole history when forecasting."),
     loss: str = typer.Option("mse", help="mse, mae, huber or logcosh."),
     huber_delta: float = typer.Option(1.0, help="Huber's delta, in scaled (standardised) units."),
     epochs: int = typer.Option(100, help="Maximum number of epochs."),
@@ -69,7 +71,7 @@ def train(
     config = ForecastConfig(
         SeriesConfig(data, time_column, tuple(columns.split(",")) if columns else (), target, fill, allow_gaps,
                      transform, val_fraction, test_fraction),
-        ModelConfig(model, args), window, horizon, multistep, loss, huber_delta, optimizer, lr, 0.9, weight_decay,
+        ModelConfig(model, args), window, horizon, multistep, stateful, loss, huber_delta, optimizer, lr, 0.9, weight_decay,
         epochs, batch_size, patience or None, seed, max_minutes, "cpu", not quiet)
     run_dir = train_forecaster(config, out, resume=resume, overwrite=overwrite)
     _print_run(run_dir)
@@ -159,7 +161,8 @@ def _print_run(run_dir: Path, full: bool = False) -> None:
         noise = r.info.get("noise", {})
         typer.echo(f"observation noise per step (from the {noise.get('from')} residuals): "
                    f"{[round(v, 4) for v in noise.get('std', [])]}")
-    typer.echo(f"saved forecaster {r.path}: {c.model.name}, window {c.window}, horizon {c.horizon} ({c.multistep}); "
+    typer.echo(f"saved forecaster {r.path}: {c.model.name}{' (stateful)' if c.stateful else ''}, window {c.window}, "
+               f"horizon {c.horizon} ({c.multistep}); "
                f"best epoch {m.get('best_epoch')} of {m.get('epochs_run')}, {r.info.get('train_seconds', 0):.1f} s")
     for part in ("val", "test"):
         if f"{part}_mae" in m:

@@ -43,7 +43,7 @@ def test_tcn_receptive_field_equals_the_formula(kernel, levels):
 
 def test_variational_dropout_reuses_one_mask_over_time_and_draws_a_new_one_per_pass():
     torch.manual_seed(0)
-    net = VariationalRNN("gru", 3, 1, hidden=8, dropout=0.5, recurrent_dropout=0.5, layer_norm=False).train()
+    net = VariationalRNN("lstm", 3, 1, hidden=8, dropout=0.5, recurrent_dropout=0.5, layer_norm=False).train()
     masks = []
     original = net.input_drop.mask
     net.input_drop.mask = lambda like: masks.append(original(like)) or masks[-1]
@@ -63,3 +63,16 @@ def test_variational_dropout_reuses_one_mask_over_time_and_draws_a_new_one_per_p
 def test_layer_norm_option():
     net = create_model("lstm", (1, 10), 2, layer_norm=True)
     assert isinstance(net.norm, torch.nn.LayerNorm) and net(torch.randn(3, 1, 10)).shape == (3, 2)
+
+
+def test_gru_state_stays_bounded_under_recurrent_dropout_on_long_sequences():
+    from knowwhen.sequences.models import _gru_step
+
+    torch.manual_seed(0)
+    net = VariationalRNN("gru", 1, 1, hidden=16, dropout=0.0, recurrent_dropout=0.5, layer_norm=False)
+    x, h = torch.randn(3, 1), torch.randn(3, 16).tanh()
+    torch.testing.assert_close(_gru_step(net.cell, x, h, h), net.cell(x, h))   # no mask: exactly nn.GRUCell
+    with torch.no_grad():
+        net.cell.bias_ih[16:32] = 5.0                           # update gate z near 1: the state is mostly carried
+        states = net.train().sequence(torch.randn(2, 1, 2000))
+    assert states.abs().max() <= 1.0                            # a convex mix of tanh values and the last state

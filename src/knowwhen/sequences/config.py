@@ -56,6 +56,10 @@ class ForecastConfig:
         horizon: future time steps forecast from each window.
         multistep: `direct` (the model outputs all `horizon` steps at once) or `recursive` (the model outputs
             one step and is fed its own forecast `horizon` times; univariate series only).
+        stateful: recurrent models only: train on the series cut into `batch_size` contiguous streams of
+            `window`-step segments, carrying the hidden state from one segment to the next (gradients stop at
+            segment borders), with a loss at every step; forecasts then run over the whole history before
+            each origin instead of one window. Direct multi-step only.
         loss: mse, mae, huber (with `huber_delta`, in scaled units) or logcosh.
         patience: epochs without a better validation loss before stopping; None disables early stopping.
     """
@@ -65,6 +69,7 @@ class ForecastConfig:
     window: int = 48
     horizon: int = 1
     multistep: str = "direct"
+    stateful: bool = False
     loss: str = "mse"
     huber_delta: float = 1.0
     optimizer: str = "adam"
@@ -85,6 +90,8 @@ class ForecastConfig:
         _check(self.multistep in MULTISTEP, "multistep", self.multistep, f"use one of {', '.join(MULTISTEP)}.")
         _check(self.loss in REGRESSION_LOSSES, "loss", self.loss, f"use one of {', '.join(REGRESSION_LOSSES)}.")
         _check(self.huber_delta > 0, "huber_delta", self.huber_delta, "use a positive number such as 1.0.")
+        _check(not (self.stateful and self.multistep == "recursive"), "multistep", self.multistep,
+               "stateful forecasters forecast every step directly; use multistep='direct'.")
         check_optimisation(self)
 
     @property

@@ -142,3 +142,48 @@ def _summarise(s: np.ndarray, total: np.ndarray, parts: dict, actual: np.ndarray
         parts["crps_mc"].append(crps_ensemble(s, actual))
     if keep:
         parts["samples"].append(s)
+
+
+@torch.no_grad()
+def stateful_forecast(model: nn.Module, series: np.ndarray, steps: np.ndarray, horizon: int, passes: int = 100,
+                      seed: int = 0, scale: tuple[float, float] = (0.0, 1.0), actual: np.ndarray | None = None,
+                      noise_std: np.ndarray | None = None, inverse=None, keep_samples: bool = False,
+                      chunk: int = 10) -> Forecast:
+    """Forecasts of a stateful recurrent model made at `steps` of one scaled series (1, D, L).
+
+    The model runs once over the whole series from its first step (each MC pass with its own masks, one per
+    pass for the whole series), and the forecast made at step t is its output there: it has seen the entire
+    history up to t. Passes run `chunk` at a time; the (T, n, H) samples are kept until summarised.
+    Arguments as for `mc_forecast`.
+    """
+    if passes and not dropout_modules(model):
+        raise ConfigError("the model has no dropout with a rate above 0, so MC passes would all agree; train it "
+                          "with dropout (e.g. --model-arg recurrent_dropout=0.2) or use --mc 0.")
+    model.eval()
+    mu, sd = scale
+    inverse = inverse or (lambda v: v)
+    xt = torch.from_numpy(np.ascontiguousarray(series, dtype=np.float32))
+    steps = torch.as_tensor(np.asarray(steps))
+    out = Forecast(inverse(model.steps(xt)[0][0, steps, :horizon].numpy() * sd + mu))
+    if not passes:
+        return out
+    parts = {k: [] for k in ("mean", "std", "q05", "q95", "low", "high", "crps", "crps_mc", "samples")}
+    samples = []
+    try:
+        for m in dropout_modules(model):
+            m.train()
+        for c, start in enumerate(range(0, passes, chunk)):
+            t = min(chunk, passes - start)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed * 1_000_003 + c)
+                samples.append(model.steps(xt.expand(t, -1, -1))[0][:, steps, :horizon].numpy())
+    finally:
+        model.eval()
+    s = np.concatenate(samples) * sd + mu                       # (T, n, H) on the transformed scale
+    noise = None if noise_std is None else np.asarray(noise_std, dtype=np.float64)[:horizon]
+    total = s if noise is None else s + noise * np.random.default_rng([seed, 0]).standard_normal(s.shape)
+    _summarise(inverse(s), inverse(total), parts, actual, keep_samples)
+    for k, v in parts.items():
+        if v:
+            setattr(out, k, v[0])
+    return out

@@ -65,6 +65,19 @@ class VariationalDropout(nn.Module):
         return torch.bernoulli(torch.full_like(like, 1 - self.p)) / (1 - self.p)
 
 
+def _gru_step(cell: nn.GRUCell, x: torch.Tensor, h: torch.Tensor, h_masked: torch.Tensor) -> torch.Tensor:
+    """One GRU step whose gates read the masked state but whose carry z * h uses the state itself.
+
+    Feeding the masked state to nn.GRUCell would carry z * h * mask / (1 - p): a gain above 1 that compounds
+    over long sequences (a stateful pass over 300 steps diverged). With no mask this equals nn.GRUCell.
+    """
+    gi = F.linear(x, cell.weight_ih, cell.bias_ih).chunk(3, dim=1)
+    gh = F.linear(h_masked, cell.weight_hh, cell.bias_hh).chunk(3, dim=1)
+    r, z = torch.sigmoid(gi[0] + gh[0]), torch.sigmoid(gi[1] + gh[1])
+    n = torch.tanh(gi[2] + r * gh[2])
+    return (1 - z) * n + z * h
+
+
 class VariationalRNN(nn.Module):
     """A recurrent net unrolled over time with the same input and state masks at every step."""
 
@@ -79,11 +92,10 @@ class VariationalRNN(nn.Module):
         self.norm = nn.LayerNorm(hidden) if layer_norm else nn.Identity()
         self.head = nn.Linear(hidden, outputs)
 
-    def sequence(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, channels, L) -> hidden state at every step (N, hidden, L)."""
+    def _unroll(self, x: torch.Tensor, state=None):
+        """(N, channels, L) from `state` ((h, c); None: zeros) -> hidden states (N, L, hidden), final state."""
         n, _, length = x.shape
-        h = x.new_zeros(n, self.hidden)
-        c = x.new_zeros(n, self.hidden)
+        h, c = state if state is not None else (x.new_zeros(n, self.hidden), x.new_zeros(n, self.hidden))
         m_in, m_h = self.input_drop.mask(x[:, :, 0]), self.state_drop.mask(h)  # drawn once per sequence
         states = []
         for t in range(length):
@@ -91,14 +103,25 @@ class VariationalRNN(nn.Module):
             ht = h if m_h is None else h * m_h
             if self.kind == "lstm":
                 h, c = self.cell(xt, (ht, c))
+            elif self.kind == "gru" and m_h is not None:
+                h = _gru_step(self.cell, xt, h, ht)
             else:
                 h = self.cell(xt, ht)
             h = self.norm(h)
             states.append(h)
-        return torch.stack(states, dim=2)
+        return torch.stack(states, dim=1), (h, c)
+
+    def sequence(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, channels, L) -> hidden state at every step (N, hidden, L)."""
+        return self._unroll(x)[0].transpose(1, 2)
+
+    def steps(self, x: torch.Tensor, state=None):
+        """Outputs at every step (N, L, outputs) and the final state, starting from `state` (stateful use)."""
+        hs, state = self._unroll(x, state)
+        return self.head(hs), state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.sequence(x)[:, :, -1])
+        return self.head(self._unroll(x)[0][:, -1])
 
 
 def _recurrent(kind):

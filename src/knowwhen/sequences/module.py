@@ -32,7 +32,9 @@ class Regressor(L.LightningModule):
         self._step("val", *batch)
 
     def _step(self, stage: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        pred = self.net(x)
+        return self._log(stage, self.net(x), y)
+
+    def _log(self, stage: str, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = self.loss_fn(pred, y)
         opts = dict(on_step=False, on_epoch=True, batch_size=len(y))
         self.log(f"{stage}_loss", loss, prog_bar=stage == "val", **opts)
@@ -43,3 +45,25 @@ class Regressor(L.LightningModule):
     configure_optimizers = Classifier.configure_optimizers
     on_save_checkpoint = Classifier.on_save_checkpoint
     on_load_checkpoint = Classifier.on_load_checkpoint
+
+
+class StatefulRegressor(Regressor):
+    """Stateful training: batch k holds segment k of every stream, and the hidden state at the end of a
+    segment starts the next one (detached: back-propagation is truncated at segment borders). The state is
+    reset at the start of each epoch. Validation runs once over the series from its start."""
+
+    def on_train_epoch_start(self) -> None:
+        self._state = None
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch                                           # (B, D, window), (B, window, H)
+        pred, state = self.net.steps(x, self._state)
+        self._state = tuple(s.detach() for s in state)
+        loss = self._log("train", pred, y)
+        self.log("loss", loss, on_step=True, on_epoch=False, prog_bar=True, logger=False)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y, steps = batch                                    # (1, D, L), (n, H), (n,) steps forecast from
+        pred, _ = self.net.steps(x)
+        self._log("val", pred[0, steps], y)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..tables import write_rows_csv
-from .forecast import Forecast, mc_forecast
+from .forecast import Forecast, mc_forecast, stateful_forecast
 from .run import ForecastRun
 from .series import Series, inverse_transform, targets
 
@@ -61,14 +61,26 @@ def predict_forecasts(run: ForecastRun, series: Series | None = None, origins: s
                               "longer series or use --origins last.")
         x, first = w.x[idx], w.first_target[idx]
         actual = targets(series, first, t, c.horizon)
+    f = model_forecast(run, series, x, first, actual, passes, seed, noise, keep_samples, progress)
+    return SeriesForecast(series, first, actual, f)
+
+
+def model_forecast(run: ForecastRun, series: Series, x: np.ndarray, first: np.ndarray,
+                   actual: np.ndarray | None = None, passes: int = 100, seed: int = 0, noise: bool = True,
+                   keep_samples: bool = False, progress: bool = False, transformed: bool = True) -> Forecast:
+    """The run's forecasts from windows `x` whose first targets are `first`: window by window, or, for a
+    stateful run, from one pass over the whole history. `transformed=False` keeps the transformed scale."""
+    c, t = run.config, run.target
+    common = dict(scale=(run.mean[t], run.std[t]), actual=actual, noise_std=run.noise_std if noise else None,
+                  inverse=inverse_transform(c.series.transform) if transformed else None, keep_samples=keep_samples)
+    if c.stateful:
+        return stateful_forecast(run.model, run.scaled_series(series), first - 1, c.horizon, passes, seed, **common)
     from tqdm.auto import tqdm
 
     with tqdm(total=len(x), unit="window", desc=f"MC forecast ({passes} passes)", disable=not progress or not passes,
               leave=False) as bar:
-        f = mc_forecast(run.model, x, c.horizon, c.multistep == "recursive", passes, seed,
-                        (run.mean[t], run.std[t]), actual, run.noise_std if noise else None,
-                        inverse_transform(c.series.transform), keep_samples, progress=bar.update)
-    return SeriesForecast(series, first, actual, f)
+        return mc_forecast(run.model, x, c.horizon, c.multistep == "recursive", passes, seed, progress=bar.update,
+                           **common)
 
 
 def _time_of(series: Series, index: int):

@@ -70,6 +70,11 @@ class ForecastRun:
         return make_windows(transform_series(series, s.transform), c.window, c.horizon, self.target, s.val_fraction,
                             s.test_fraction, scaler=(self.mean, self.std))
 
+    def scaled_series(self, series: Series) -> np.ndarray:
+        """(1, D, T) the whole series transformed and scaled as the model reads it (stateful forecasts)."""
+        values = transform_series(series, self.config.series.transform).values
+        return ((values - self.mean) / self.std).T[None].astype(np.float32)
+
     def last_window(self, series: Series) -> np.ndarray:
         """(1, D, window) model inputs ending at the last observation of `series`."""
         return last_window(transform_series(series, self.config.series.transform), self.config.window,

@@ -116,6 +116,7 @@ class Windows:
         mean, std: (D,) scaling fitted on the training part of the series only.
         target: the column forecast.
         first_target: (N,) the series index of each pair's first target.
+        train_end: the series index where the validation part starts (the training part ends).
     """
 
     x: np.ndarray
@@ -127,6 +128,7 @@ class Windows:
     std: np.ndarray
     target: int
     first_target: np.ndarray
+    train_end: int
 
     def unscale(self, y: np.ndarray) -> np.ndarray:
         """Targets back in the series' units."""
@@ -165,7 +167,7 @@ def make_windows(series: Series, window: int, horizon: int = 1, target: int = 0,
     y = np.stack([scaled[s:s + horizon, target] for s in starts]).astype(np.float32)  # (N, horizon)
     idx = np.arange(len(starts))
     return Windows(x, y, idx[starts < train_end], idx[(starts >= train_end) & (starts < val_end)],
-                   idx[starts >= val_end], mean, std, target, starts)
+                   idx[starts >= val_end], mean, std, target, starts, train_end)
 
 
 def targets(series: Series, first_target: np.ndarray, target: int, horizon: int) -> np.ndarray:

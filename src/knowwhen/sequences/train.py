@@ -45,6 +45,41 @@ def _loader(w: Windows, idx: np.ndarray, outputs: int, config: ForecastConfig, s
     return DataLoader(_WindowBatches(w.x[idx], w.y[idx, :outputs]), sampler=sampler, batch_size=None)
 
 
+def stateful_batches(scaled: np.ndarray, target: int, horizon: int, end: int, window: int,
+                     streams: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches for stateful training from the scaled series (T, D) up to `end` (exclusive).
+
+    Steps 0 .. end - horizon - 1 (every target before `end`) are cut into B = min(streams, steps // (2 window))
+    contiguous streams; batch k holds segment k (`window` steps) of every stream, so row b of batch k + 1
+    continues row b of batch k. x: (B, D, window); y: (B, window, horizon), the next `horizon` values of the
+    target after each step.
+    """
+    steps = end - horizon
+    b = max(1, min(streams, steps // (2 * window)))
+    length = steps // b // window * window
+    if length < window:
+        raise DataError(f"{steps} training steps are too few for stateful segments of {window}; shorten --window.")
+    y = np.stack([scaled[t + 1:t + 1 + horizon, target] for t in range(steps)]).astype(np.float32)
+    x = scaled.astype(np.float32)
+    out = []
+    for k in range(length // window):
+        rows = [slice(i * length + k * window, i * length + (k + 1) * window) for i in range(b)]
+        out.append((torch.from_numpy(np.stack([x[r].T for r in rows])), torch.from_numpy(np.stack([y[r] for r in rows]))))
+    return out
+
+
+def _stateful_loaders(series: Series, w: Windows, config: ForecastConfig):
+    scaled = (transform_series(series, config.series.transform).values - w.mean) / w.std
+    train = stateful_batches(scaled, w.target, config.horizon, w.train_end, config.window, config.batch_size)
+    log.info("stateful training: %d streams x %d segments of %d steps", len(train[0][0]), len(train), config.window)
+    val = None
+    if len(w.val):
+        steps = w.first_target[w.val] - 1                  # the step each validation forecast is made from
+        x = torch.from_numpy(scaled[:steps.max() + 1].T[None].astype(np.float32))
+        val = DataLoader([(x, torch.from_numpy(w.y[w.val]), torch.from_numpy(steps))], batch_size=None)
+    return DataLoader(train, batch_size=None), val
+
+
 def open_training_series(config: ForecastConfig) -> Series:
     s = config.series
     return open_series(s.source, s.time_column, s.value_columns or None, s.fill, s.allow_gaps)
@@ -78,6 +113,9 @@ def _check_windows(config: ForecastConfig, series: Series, w: Windows) -> None:
     if len(w.train) < 2:
         raise DataError(f"{series.source}: {len(w.train)} training window(s) of {config.window} steps; shorten "
                         "--window or --horizon, or give a longer series.")
+    if config.stateful and config.model.name not in ("rnn", "gru", "lstm"):
+        raise ConfigError(f"--stateful carries a recurrent state; {config.model.name!r} has none: use rnn, gru or "
+                          "lstm, or drop --stateful.")
     if config.multistep == "recursive" and len(series.names) > 1:
         raise ConfigError(f"{series.source}: recursive forecasts need a univariate series (the forecast is fed back "
                           f"as the next input), this one has {len(series.names)} columns; use --multistep direct.")
@@ -118,12 +156,16 @@ def train_forecaster(config: ForecastConfig, out: str | Path, series: Series | N
     if getattr(net, "receptive_field", None):
         log.info("tcn receptive field: %d time steps (window %d)", net.receptive_field, config.window)
 
-    from .module import Regressor
+    from .module import Regressor, StatefulRegressor
 
     ckpt = out / RESUME if resume and (out / RESUME).exists() else None
-    trainer.fit(Regressor(net, config), _loader(w, w.train, config.outputs, config, True),
-                _loader(w, w.val, config.outputs, config, False) if has_val else None,
-                ckpt_path=ckpt, weights_only=True)
+    if config.stateful:
+        module, (train_loader, val_loader) = StatefulRegressor(net, config), _stateful_loaders(series, w, config)
+    else:
+        module = Regressor(net, config)
+        train_loader = _loader(w, w.train, config.outputs, config, True)
+        val_loader = _loader(w, w.val, config.outputs, config, False) if has_val else None
+    trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
     write_config(out, _payload(config, series, w, "complete", **_final(trainer, out, series, w, config)))
     (out / RESUME).unlink(missing_ok=True)
     return out
@@ -133,20 +175,19 @@ def _final(trainer, out: Path, series: Series, w: Windows, config: ForecastConfi
     """Errors of the best epoch's forecast (dropout off) on validation and test, in the series' units, and the
     observation noise per step: the root mean squared validation residual (training residual without a
     validation part) on the transformed scale, which the predictive interval adds to the MC passes."""
-    from .forecast import mc_forecast
     from .metrics import mae, rmse
+    from .predict import model_forecast
 
     best = next(c for c in trainer.callbacks if isinstance(c, BestWeights))
     epochs = next(c for c in trainer.callbacks if isinstance(c, EpochMetrics))
     run = load_forecaster(out, allow_incomplete=True)
     metrics = {"best_epoch": best.best_epoch, "epochs_run": trainer.current_epoch,
                "stopped_early": bool(trainer.should_stop and trainer.current_epoch < config.epochs)}
-    scale = (w.mean[w.target], w.std[w.target])
-    residuals, recursive, inverse = {}, config.multistep == "recursive", inverse_transform(config.series.transform)
+    residuals, inverse = {}, inverse_transform(config.series.transform)
     for part in ("train", "val", "test"):
         idx = getattr(w, part)
         if len(idx):
-            f = mc_forecast(run.model, w.x[idx], config.horizon, recursive, 0, scale=scale)
+            f = model_forecast(run, series, w.x[idx], w.first_target[idx], passes=0, noise=False, transformed=False)
             residuals[part] = f.point - w.unscale(w.y[idx].astype(np.float64))     # on the transformed scale
             if part != "train":
                 actual = targets(series, w.first_target[idx], w.target, config.horizon)
