@@ -74,14 +74,14 @@ def write_config(run_dir: Path, payload: dict) -> None:
     write_text_atomic(Path(run_dir) / CONFIG, json.dumps(payload, indent=2) + "\n")
 
 
-def read_config(run_dir: str | Path) -> dict:
+def read_config(run_dir: str | Path, trainer: str = "knowwhen train") -> dict:
     """config.json of a run directory, checked to be a knowwhen run this version can read."""
     path = Path(run_dir) / CONFIG
     if not Path(run_dir).is_dir():
-        raise CheckpointError(f"{run_dir}: no such run directory; train one with `knowwhen train`.")
+        raise CheckpointError(f"{run_dir}: no such run directory; train one with `{trainer}`.")
     if not path.is_file():
         raise CheckpointError(f"{run_dir}: not a knowwhen run (no {CONFIG}); point to a directory made by "
-                              "`knowwhen train`.")
+                              f"`{trainer}`.")
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:

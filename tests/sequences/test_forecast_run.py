@@ -58,7 +58,7 @@ def test_cli_train_predict_evaluate_recursive_tcn(tmp_path):
     r = runner.invoke(app, ["forecast", "predict", str(run), "--mc", "20", "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
     lines = out.read_text().splitlines()
-    assert len(lines) == 6 and [ln.split(",")[2] for ln in lines[1:]] == ["240.0", "241.0", "242.0", "243.0", "244.0"]
+    assert len(lines) == 6 and [ln.split(",")[2] for ln in lines[1:]] == ["240", "241", "242", "243", "244"]
     r = runner.invoke(app, ["forecast", "evaluate", str(run), str(csv), "--mc", "20", "--season", "20",
                             "--out", str(tmp_path / "eval"), "--quiet"])
     assert r.exit_code == 0, r.output
@@ -70,6 +70,25 @@ def test_cli_train_predict_evaluate_recursive_tcn(tmp_path):
     assert r.exit_code == 0 and "receptive field: 16 time steps" in r.output
     r = runner.invoke(app, ["predict", str(run), "digits", "--out", str(tmp_path / "p.csv")])
     assert r.exit_code == 2 and "a forecaster, not an image classifier" in r.output
+
+
+def test_dated_csv_forecasts_carry_dates(tmp_path):
+    """ISO dates in the time column: forecasts past the end get the next dates, the report plots them."""
+    days = np.arange("2024-01-01", "2024-06-01", dtype="datetime64[D]")
+    values = np.sin(np.arange(len(days)) / 5)
+    csv = tmp_path / "daily.csv"
+    csv.write_text("date,v\n" + "".join(f"{d},{v:.4f}\n" for d, v in zip(days, values)))
+    cfg = ForecastConfig(SeriesConfig(str(csv)), ModelConfig("tcn"), window=16, horizon=2, epochs=2,
+                         progress=False)
+    run = load_forecaster(train_forecaster(cfg, tmp_path / "run"))
+    assert run.info["series"]["time"] == {"first": "2024-01-01", "last": "2024-05-31", "step": "1 D"}
+    sf = predict_forecasts(run, origins="last", passes=5, progress=False)
+    from knowwhen.sequences.predict import forecast_rows
+
+    assert [(r["origin_time"], r["time"]) for r in forecast_rows(sf)] == [("2024-05-31", "2024-06-01"),
+                                                                            ("2024-05-31", "2024-06-02")]
+    evaluate_forecaster(run, tmp_path / "eval", passes=5, progress=False)
+    assert (tmp_path / "eval" / "series.csv").read_text().splitlines()[1] == "2024-01-01,0.0"
 
 
 def test_bad_series_input_is_one_clear_error(tmp_path):

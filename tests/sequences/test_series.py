@@ -56,3 +56,25 @@ def test_transforms_round_trip_and_refuse_negative_values(tmp_path):
     assert transform_series(s, None) is s
     with pytest.raises(DataError, match=r"sqrt transform needs values >= 0.*column 'b' holds -1 at row 1"):
         transform_series(open_series(_csv(tmp_path / "n.csv", ["0,1,1", "1,2,-1"])), "sqrt")
+
+
+def test_iso_dates_are_time_stamps_on_a_calendar_grid(tmp_path):
+    from knowwhen.sequences.series import time_at, time_step
+
+    months = _csv(tmp_path / "m.csv", [f"2023-{m:02d}-01,{m},1" for m in range(1, 13)], header="date,a,b")
+    s = open_series(months)  # 28-31 days apart, yet one month each: regular
+    assert s.time.dtype.kind == "M" and time_step(s.time) == "1 M"
+    assert time_at(s.time, 0) == "2023-01-01" and time_at(s.time, 13) == "2024-02-01"  # past the end
+    days = [f"2024-01-{d:02d}" for d in (1, 2, 3, 4, 5, 8, 9)]  # a weekend missing
+    with pytest.raises(DataError, match=r"irregular time steps \(1 gaps, first after row 4\)"):
+        open_series(_csv(tmp_path / "d.csv", [f"{d},1,1" for d in days]))
+    s = open_series(tmp_path / "d.csv", allow_gaps=True)
+    assert time_step(s.time) == "1 D" and time_at(s.time, 7) == "2024-01-10"
+    with pytest.raises(DataError, match="not increasing"):
+        open_series(_csv(tmp_path / "u.csv", ["2024-01-02,1,1", "2024-01-01,1,1"]))
+    with pytest.raises(DataError, match=r"line 3: column 't' \(the time\) is empty"):
+        open_series(_csv(tmp_path / "e.csv", ["2024-01-01,1,1", ",1,1"]))
+    hours = open_series(_csv(tmp_path / "h.csv", ["2024-01-01T22:00,1,1", "2024-01-01T23:00,1,1"]))
+    assert time_at(hours.time, 2) == "2024-01-02T00:00" and time_step(hours.time) == "1 h"
+    labels = open_series(_csv(tmp_path / "l.csv", ["Q1 2024,1,1", "Q2 2024,1,1"]))
+    assert time_step(labels.time) is None and time_at(labels.time, 1) == "Q2 2024" and time_at(labels.time, 2) == ""

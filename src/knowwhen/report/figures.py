@@ -186,12 +186,19 @@ def selective(rows: list[dict]):
     return fig
 
 
+def time_axis(stamps: list[str]) -> np.ndarray | None:
+    """Stamps read back from CSV as numbers or dates (what the x axis can place), None for text labels."""
+    from ..sequences.series import parse_times
+
+    t = parse_times(stamps)
+    return t if t.dtype.kind in "fM" else None
+
+
 def forecast_band(rows: list[dict], step: int, history: tuple[np.ndarray, np.ndarray] | None = None):
     """The actual series, the forecast `step` steps ahead (MC mean, dropout off) and its 90% MC interval."""
     sel = [r for r in rows if int(r["step"]) == step]
-    try:
-        t = np.array([float(r["time"]) for r in sel])
-    except ValueError:  # time stamps as text (dates): plot in order, without the history
+    t = time_axis([r["time"] for r in sel])
+    if t is None:  # text labels: plot in order, without the history
         t, history = np.arange(len(sel)), None
     fig, ax = _figure(10, 3.6)
     if history is not None:  # the test part and as much history again before it

@@ -48,11 +48,8 @@ def forecast_sections(eval_dir: Path, summary: dict, run: dict, epochs: list[dic
                   f"The band is the {summary['interval']}; actual values outside it are the misses that coverage "
                   "counts. Coverage per step should stay near 0.90 while the width grows with the horizon.")
     history = None
-    if series:
-        try:
-            history = (np.array([float(r["time"]) for r in series]), np.array([float(r["value"]) for r in series]))
-        except ValueError:
-            history = None
+    if series and (t := F.time_axis([r["time"] for r in series])) is not None:
+        history = (t, np.array([float(r["value"]) for r in series]))
     if rows:
         steps = sorted({1, summary["horizon"]})
         sec.blocks += [figure_html(F.forecast_band(rows, s, history), f"forecast {s} step(s) ahead") for s in steps]

@@ -11,7 +11,7 @@ from ..tables import write_rows_csv
 from . import metrics as M
 from .predict import SeriesForecast, predict_forecasts, write_forecast_csv
 from .run import ForecastRun
-from .series import Series
+from .series import Series, time_at
 
 # The natural cycle of the built-in series, for the seasonal-naive baseline.
 SEASONS = {"sunspots": 11, "co2": 52}
@@ -57,10 +57,6 @@ def per_horizon_rows(sf: SeriesForecast, baselines: dict[str, np.ndarray]) -> li
     return rows
 
 
-def _plain(v):
-    return v.item() if hasattr(v, "item") else v
-
-
 def evaluate_forecaster(run: ForecastRun, out: str | Path, series: Series | None = None, passes: int = 100,
                         seed: int = 0, season: int | None = None, noise: bool = True, progress: bool = True,
                         report: bool = True) -> dict:
@@ -88,8 +84,8 @@ def evaluate_forecaster(run: ForecastRun, out: str | Path, series: Series | None
     best = summary["model"].get("mae", summary["model"]["mae_point"])
     summary["skill_vs_persistence"] = 1 - best / summary["baselines"]["persistence"]["mae"]
     write_forecast_csv(sf, out / "forecast.csv")
-    write_rows_csv(out / "series.csv", [{"time": _plain(t), "value": float(v)}  # the report's backdrop
-                                        for t, v in zip(sf.series.time, sf.series.values[:, run.target])])
+    write_rows_csv(out / "series.csv", [{"time": time_at(sf.series.time, i), "value": float(v)}  # the report's
+                                        for i, v in enumerate(sf.series.values[:, run.target])])  # backdrop
     write_rows_csv(out / "per_horizon.csv", per_horizon_rows(sf, baselines))
     write_text_atomic(out / "metrics.json", json.dumps(summary, indent=2, default=float) + "\n")
     if report:

@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..tables import write_rows_csv
 from .forecast import Forecast, mc_forecast, stateful_forecast
 from .run import ForecastRun
-from .series import Series, inverse_transform, targets
+from .series import Series, inverse_transform, targets, time_at
 
 ORIGINS = ("test", "all", "last")
 COLUMNS = ("origin_time", "step", "time", "actual", "point", "mean", "std", "q05", "q95", "low_90", "high_90")
@@ -83,24 +83,14 @@ def model_forecast(run: ForecastRun, series: Series, x: np.ndarray, first: np.nd
                            **common)
 
 
-def _time_of(series: Series, index: int):
-    """The time stamp of series index `index`, extrapolated on the regular grid past the end ("" if not numeric)."""
-    t = series.time
-    if index < len(t):
-        return t[index].item() if hasattr(t[index], "item") else t[index]
-    if np.issubdtype(t.dtype, np.number) and len(t) > 1:
-        return float(t[-1] + (index - len(t) + 1) * (t[-1] - t[-2]))
-    return ""
-
-
 def forecast_rows(sf: SeriesForecast) -> list[dict]:
     """One row per (window, step): origin_time (the last input), step (1-based), time, actual, point (dropout
     off); with MC: mean, std, q05, q95 over the passes and low_90, high_90 of the predictive interval."""
     f, rows = sf.forecast, []
     for i, s in enumerate(sf.first_target):
         for k in range(sf.actual.shape[1]):
-            row = {"origin_time": _time_of(sf.series, int(s) - 1), "step": k + 1,
-                   "time": _time_of(sf.series, int(s) + k),
+            row = {"origin_time": time_at(sf.series.time, int(s) - 1), "step": k + 1,
+                   "time": time_at(sf.series.time, int(s) + k),
                    "actual": "" if np.isnan(sf.actual[i, k]) else float(sf.actual[i, k]),
                    "point": float(f.point[i, k])}
             if f.mean is not None:

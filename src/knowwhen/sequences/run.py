@@ -93,7 +93,7 @@ def target_index(columns, target: str | None, where: str) -> int:
 def load_forecaster(run_dir: str | Path, allow_incomplete: bool = False) -> ForecastRun:
     """Loads a forecaster run directory made by `train_forecaster` / `knowwhen forecast train`."""
     run_dir = Path(run_dir)
-    payload = read_config(run_dir)
+    payload = read_config(run_dir, "knowwhen forecast train")
     if payload.get("task") != TASK:
         raise CheckpointError(f"{run_dir}: an image classifier, not a forecaster; use `knowwhen predict` for it, "
                               "or train a forecaster with `knowwhen forecast train`.")

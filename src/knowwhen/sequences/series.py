@@ -38,11 +38,65 @@ def _check_values(values: np.ndarray, names, source: str, fill: str | None) -> n
     return values
 
 
+def parse_times(text: np.ndarray) -> np.ndarray:
+    """Time stamps as numbers, else as ISO 8601 dates/times (datetime64), else left as text labels."""
+    for dtype in (np.float64, "datetime64"):
+        try:
+            return np.asarray(text).astype(dtype)
+        except (TypeError, ValueError):
+            pass
+    return np.asarray(text)
+
+
+def _calendar(time: np.ndarray) -> np.ndarray:
+    """Dates at the coarsest exact unit, so that monthly or yearly stamps have equal steps (months are not)."""
+    for unit in ("Y", "M", "D", "h", "m", "s", "ms", "us"):
+        coarse = time.astype(f"datetime64[{unit}]")
+        if (coarse == time).all():
+            return coarse
+    return time
+
+
+def time_steps(time: np.ndarray) -> np.ndarray | None:
+    """The steps between consecutive stamps as numbers (in the dates' own unit), None for text labels."""
+    if np.issubdtype(time.dtype, np.datetime64):
+        return np.diff(_calendar(time)).astype(np.float64)
+    return np.diff(time).astype(np.float64) if np.issubdtype(time.dtype, np.number) else None
+
+
+def time_step(time: np.ndarray):
+    """The median step: a number, or for dates a count and unit ("1 M" is a month); None for text labels."""
+    steps = time_steps(time)
+    if steps is None or not len(steps):
+        return None
+    if np.issubdtype(time.dtype, np.datetime64):
+        return f"{float(np.median(steps)):g} {np.datetime_data(_calendar(time).dtype)[0]}"
+    return float(np.median(steps))
+
+
+def time_at(time: np.ndarray, index: int):
+    """Stamp `index` as a plain number or ISO text, extrapolated on the regular grid past the end ("" for text
+    labels there)."""
+    if np.issubdtype(time.dtype, np.datetime64):
+        cal = _calendar(time)
+        stamp = cal[index] if index < len(cal) else cal[-1] + (index - len(cal) + 1) * (cal[-1] - cal[-2])
+        return str(np.datetime64(stamp, np.datetime_data(time.dtype)[0]))
+    if index < len(time):
+        return _plain(time[index].item())
+    if np.issubdtype(time.dtype, np.number) and len(time) > 1:
+        return _plain(float(time[-1] + (index - len(time) + 1) * (time[-1] - time[-2])))
+    return ""
+
+
+def _plain(v):
+    """Whole-number stamps (years, days) print without '.0'."""
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
 def _check_spacing(time: np.ndarray, source: str, allow_gaps: bool) -> None:
-    try:
-        steps = np.diff(time.astype(np.float64))
-    except (TypeError, ValueError):
-        return  # time stamps that are not numbers: their spacing cannot be checked
+    steps = time_steps(time)
+    if steps is None:
+        return  # text labels: their spacing cannot be checked (README: Data)
     if len(steps) and (steps <= 0).any():
         raise DataError(f"{source}: time stamps are not increasing (row {int(np.argmax(steps <= 0)) + 1}); "
                         "sort the file by time.")
@@ -75,12 +129,11 @@ def _read_csv(path: Path, time_column: str | None, value_columns):
             except ValueError:
                 raise DataError(f"{path} line {i + 2}: column {c!r} holds {text!r}, not a number; "
                                 "fix the value or leave it empty (a gap).") from None
-    time = np.array([row[time_column] for row in rows])
-    try:
-        time = time.astype(np.float64)
-    except ValueError:
-        pass
-    return values, time, tuple(value_columns)
+    stamps = [(row[time_column] or "").strip() for row in rows]
+    if "" in stamps:
+        raise DataError(f"{path} line {stamps.index('') + 2}: column {time_column!r} (the time) is empty; every "
+                        "row needs its time stamp.")
+    return values, parse_times(stamps), tuple(value_columns)
 
 
 def open_series(source: str | Path, time_column: str | None = None, value_columns=None, fill: str | None = None,

@@ -19,7 +19,8 @@ from ..training.callbacks import RESUME, BestWeights, EpochMetrics
 from ..training.fit import _prepare_run_dir, _quiet_lightning, _trainer
 from .config import ForecastConfig
 from .run import TASK, load_forecaster, target_index
-from .series import Series, Windows, inverse_transform, make_windows, open_series, targets, transform_series
+from .series import (Series, Windows, inverse_transform, make_windows, open_series, targets, time_at, time_step,
+                     transform_series)
 
 log = logging.getLogger("knowwhen")
 COLUMNS = ("epoch", "train_loss", "train_mae", "val_loss", "val_mae", "lr", "seconds")
@@ -87,10 +88,7 @@ def open_training_series(config: ForecastConfig) -> Series:
 
 def _time_info(series: Series) -> dict:
     t = series.time
-    numeric = np.issubdtype(t.dtype, np.number)
-    step = float(np.median(np.diff(t))) if numeric and len(t) > 1 else None
-    as_json = (lambda v: float(v)) if numeric else str  # noqa: E731
-    return {"first": as_json(t[0]), "last": as_json(t[-1]), "step": step}
+    return {"first": time_at(t, 0), "last": time_at(t, len(t) - 1), "step": time_step(t)}
 
 
 def _payload(config: ForecastConfig, series: Series, w: Windows, status: str, **extra) -> dict:
