@@ -7,6 +7,7 @@ generator seeded per chunk of windows: the same seed and `rows` give the same nu
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,12 +18,38 @@ from ..errors import ConfigError
 from .models import VariationalDropout
 
 QUANTILES = (0.05, 0.95)  # the 90% central interval
+SUMMARIES = ("mean", "std", "q05", "q95", "low", "high", "crps", "crps_mc", "samples")
 
 
 def dropout_modules(model: nn.Module) -> list[nn.Module]:
     """The dropout layers MC dropout switches on: nn.Dropout* and VariationalDropout with p > 0."""
     kinds = (nn.modules.dropout._DropoutNd, VariationalDropout)
     return [m for m in model.modules() if isinstance(m, kinds) and m.p > 0]
+
+
+def _require_dropout(model: nn.Module, passes: int, example: str) -> None:
+    if passes and not dropout_modules(model):
+        raise ConfigError("the model has no dropout with a rate above 0, so MC passes would all agree; train it "
+                          f"with dropout (e.g. --model-arg {example}) or use --mc 0.")
+
+
+@contextmanager
+def _dropout_on(model: nn.Module):
+    """Dropout layers sample (MC mode) inside the block; the model is back in eval mode after it."""
+    try:
+        for m in dropout_modules(model):
+            m.train()
+        yield
+    finally:
+        model.eval()
+
+
+def _with_noise(s: np.ndarray, noise_std: np.ndarray | None, seed) -> np.ndarray:
+    """The passes s (T, n, H) each plus a draw of the observation noise (std per step); s itself without one."""
+    if noise_std is None:
+        return s
+    noise = np.asarray(noise_std, dtype=np.float64)[:s.shape[-1]]
+    return s + noise * np.random.default_rng(seed).standard_normal(s.shape)
 
 
 def _run(model: nn.Module, x: torch.Tensor, horizon: int, recursive: bool, seed: int | None) -> torch.Tensor:
@@ -92,9 +119,7 @@ def mc_forecast(model: nn.Module, x: np.ndarray, horizon: int, recursive: bool =
     if recursive and x.shape[1] != 1:
         raise ConfigError(f"recursive forecasts feed the forecast back as the next input, so they need a univariate "
                           f"series; this one has {x.shape[1]} columns: use multistep='direct'.")
-    if passes and not dropout_modules(model):
-        raise ConfigError("the model has no dropout with a rate above 0, so MC passes would all agree; train it "
-                          "with dropout (e.g. --model-arg dropout=0.2) or use --mc 0.")
+    _require_dropout(model, passes, "dropout=0.2")
     model.eval()
     mu, sd = scale
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
@@ -104,23 +129,22 @@ def mc_forecast(model: nn.Module, x: np.ndarray, horizon: int, recursive: bool =
     if not passes:
         return out
     chunk = max(1, rows // passes)
-    parts = {k: [] for k in ("mean", "std", "q05", "q95", "low", "high", "crps", "crps_mc", "samples")}
-    noise = None if noise_std is None else np.asarray(noise_std, dtype=np.float64)[:horizon]
-    sites = dropout_modules(model)
-    try:
-        for m in sites:
-            m.train()
+    parts = {k: [] for k in SUMMARIES}
+    with _dropout_on(model):
         for c, start in enumerate(range(0, len(xt), chunk)):
             xc = xt[start:start + chunk]
             reps = xc.repeat(passes, 1, 1)                     # (T * c, D, window): pass t is rows t*c..(t+1)*c
             s = _run(model, reps, horizon, recursive, seed * 1_000_003 + c).numpy()
             s = s.reshape(passes, len(xc), horizon) * sd + mu
-            total = s if noise is None else s + noise * np.random.default_rng([seed, c]).standard_normal(s.shape)
-            _summarise(inverse(s), inverse(total), parts, None if actual is None else actual[start:start + chunk], keep_samples)
+            _summarise(inverse(s), inverse(_with_noise(s, noise_std, [seed, c])), parts,
+                       None if actual is None else actual[start:start + chunk], keep_samples)
             if progress:
                 progress(len(xc))
-    finally:
-        model.eval()
+    return _filled(out, parts)
+
+
+def _filled(out: Forecast, parts: dict) -> Forecast:
+    """`out` with the chunks' summaries joined along the windows."""
     for k, v in parts.items():
         if v:
             setattr(out, k, np.concatenate(v, axis=1 if k == "samples" else 0))
@@ -156,9 +180,7 @@ def stateful_forecast(model: nn.Module, series: np.ndarray, steps: np.ndarray, h
     history up to t. Passes run `chunk` at a time; the (T, n, H) samples are kept until summarised.
     Arguments as for `mc_forecast`.
     """
-    if passes and not dropout_modules(model):
-        raise ConfigError("the model has no dropout with a rate above 0, so MC passes would all agree; train it "
-                          "with dropout (e.g. --model-arg recurrent_dropout=0.2) or use --mc 0.")
+    _require_dropout(model, passes, "recurrent_dropout=0.2")
     model.eval()
     mu, sd = scale
     inverse = inverse or (lambda v: v)
@@ -167,23 +189,14 @@ def stateful_forecast(model: nn.Module, series: np.ndarray, steps: np.ndarray, h
     out = Forecast(inverse(model.steps(xt)[0][0, steps, :horizon].numpy() * sd + mu))
     if not passes:
         return out
-    parts = {k: [] for k in ("mean", "std", "q05", "q95", "low", "high", "crps", "crps_mc", "samples")}
     samples = []
-    try:
-        for m in dropout_modules(model):
-            m.train()
+    with _dropout_on(model):
         for c, start in enumerate(range(0, passes, chunk)):
             t = min(chunk, passes - start)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed * 1_000_003 + c)
                 samples.append(model.steps(xt.expand(t, -1, -1))[0][:, steps, :horizon].numpy())
-    finally:
-        model.eval()
     s = np.concatenate(samples) * sd + mu                       # (T, n, H) on the transformed scale
-    noise = None if noise_std is None else np.asarray(noise_std, dtype=np.float64)[:horizon]
-    total = s if noise is None else s + noise * np.random.default_rng([seed, 0]).standard_normal(s.shape)
-    _summarise(inverse(s), inverse(total), parts, actual, keep_samples)
-    for k, v in parts.items():
-        if v:
-            setattr(out, k, v[0])
-    return out
+    parts = {k: [] for k in SUMMARIES}
+    _summarise(inverse(s), inverse(_with_noise(s, noise_std, [seed, 0])), parts, actual, keep_samples)
+    return _filled(out, parts)
