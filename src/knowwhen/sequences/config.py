@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from ..config import ModelConfig, _check, _check_fraction, check_optimisation
 from ..losses import REGRESSION_LOSSES
+from .series import TRANSFORMS
 
 MULTISTEP = ("direct", "recursive")
 
@@ -39,7 +40,7 @@ class SeriesConfig:
         object.__setattr__(self, "source", str(self.source))
         object.__setattr__(self, "value_columns", tuple(str(c) for c in self.value_columns))
         _check(self.fill in (None, "interpolate"), "series.fill", self.fill, "use None or 'interpolate'.")
-        _check(self.transform in (None, "sqrt", "log1p"), "series.transform", self.transform,
+        _check(self.transform in (None, *TRANSFORMS), "series.transform", self.transform,
                "use None, 'sqrt' or 'log1p'.")
         _check_fraction("series.val_fraction", self.val_fraction)
         _check_fraction("series.test_fraction", self.test_fraction)

@@ -12,7 +12,7 @@ from ..config import config_from_dict
 from ..errors import CheckpointError, DataError, KnowwhenError
 from ..models import create_model
 from .config import ForecastConfig
-from .series import Series, Windows, last_window, make_windows, open_series, transform_series
+from .series import Series, Windows, last_window, make_windows, open_configured_series, transform_series
 
 TASK = "forecast"
 
@@ -41,7 +41,7 @@ class ForecastRun:
     @property
     def target(self) -> int:
         """Index of the forecast column in `columns`."""
-        return self.columns.index(self.config.series.target or self.columns[0])
+        return target_index(self.columns, self.config.series.target, str(self.path))
 
     @property
     def metrics(self) -> dict:
@@ -56,9 +56,7 @@ class ForecastRun:
 
     def open_series(self, source: str | Path | None = None) -> Series:
         """The training series (default) or another one with the same columns, checked and filled alike."""
-        s = self.config.series
-        series = open_series(source if source is not None else s.source, s.time_column,
-                             s.value_columns or None, s.fill, s.allow_gaps)
+        series = open_configured_series(self.config.series, source)
         if tuple(series.names) != self.columns:
             raise DataError(f"{series.source}: columns {', '.join(series.names)} but the run {self.path} was "
                             f"trained on {', '.join(self.columns)}; give a series with those columns.")

@@ -158,6 +158,13 @@ def open_series(source: str | Path, time_column: str | None = None, value_column
     return Series(_check_values(values, names, name, fill), time, names, name)
 
 
+def open_configured_series(config, source: str | Path | None = None) -> Series:
+    """The series a SeriesConfig names (or `source` instead), read with its time column, columns, fill and gaps
+    settings."""
+    return open_series(config.source if source is None else source, config.time_column,
+                       config.value_columns or None, config.fill, config.allow_gaps)
+
+
 @dataclass
 class Windows:
     """Supervised pairs from a series, chronologically split, scaled with training statistics.

@@ -19,8 +19,8 @@ from ..training.callbacks import RESUME, BestWeights, EpochMetrics
 from ..training.fit import _prepare_run_dir, _quiet_lightning, _trainer
 from .config import ForecastConfig
 from .run import TASK, load_forecaster, target_index
-from .series import (Series, Windows, inverse_transform, make_windows, open_series, targets, time_at, time_step,
-                     transform_series)
+from .series import (Series, Windows, inverse_transform, make_windows, open_configured_series, targets, time_at,
+                     time_step, transform_series)
 
 log = logging.getLogger("knowwhen")
 COLUMNS = ("epoch", "train_loss", "train_mae", "val_loss", "val_mae", "lr", "seconds")
@@ -81,11 +81,6 @@ def _stateful_loaders(series: Series, w: Windows, config: ForecastConfig):
     return DataLoader(train, batch_size=None), val
 
 
-def open_training_series(config: ForecastConfig) -> Series:
-    s = config.series
-    return open_series(s.source, s.time_column, s.value_columns or None, s.fill, s.allow_gaps)
-
-
 def _time_info(series: Series) -> dict:
     t = series.time
     return {"first": time_at(t, 0), "last": time_at(t, len(t) - 1), "step": time_step(t)}
@@ -133,7 +128,7 @@ def train_forecaster(config: ForecastConfig, out: str | Path, series: Series | N
     """
     out = Path(out)
     _quiet_lightning()
-    series = series if series is not None else open_training_series(config)
+    series = series if series is not None else open_configured_series(config.series)
     s = config.series
     target = target_index(series.names, s.target, series.source)
     w = make_windows(transform_series(series, s.transform), config.window, config.horizon, target, s.val_fraction,
