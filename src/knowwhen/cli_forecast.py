@@ -95,10 +95,8 @@ def predict(
     Example: knowwhen forecast predict runs/sun --mc 100 --origins last --out forecast.csv
     """
     from .sequences.predict import predict_forecasts, write_forecast_csv
-    from .sequences.run import load_forecaster
 
-    loaded = load_forecaster(run)
-    series = loaded.open_series(data) if data else None
+    loaded, series = _run_and_series(run, data)
     sf = predict_forecasts(loaded, series, origins, mc, seed, not quiet, noise=not no_noise)
     write_forecast_csv(sf, out)
     typer.echo(f"wrote {len(sf.actual)} window(s) x {sf.actual.shape[1]} step(s) of forecasts to {out}")
@@ -124,10 +122,8 @@ def evaluate(
     Example: knowwhen forecast evaluate runs/sun --mc 100 --out eval/sun
     """
     from .sequences.evaluate import evaluate_forecaster, format_forecast_summary
-    from .sequences.run import load_forecaster
 
-    loaded = load_forecaster(run)
-    series = loaded.open_series(data) if data else None
+    loaded, series = _run_and_series(run, data)
     summary = evaluate_forecaster(loaded, out, series, mc, seed, season, not no_noise, not quiet)
     typer.echo(format_forecast_summary(summary))
     typer.echo(f"wrote {out}/metrics.json, forecast.csv, per_horizon.csv and the report {out}/report.html")
@@ -141,6 +137,14 @@ def info(run: Path = typer.Argument(..., help="Run directory made by `knowwhen f
     Example: knowwhen forecast info runs/sun
     """
     _print_run(run, full=True)
+
+
+def _run_and_series(run: Path, data: str | None):
+    """The forecaster and the series DATA names (None: the run's own, opened by the API)."""
+    from .sequences.run import load_forecaster
+
+    loaded = load_forecaster(run)
+    return loaded, loaded.open_series(data) if data else None
 
 
 def _print_run(run_dir: Path, full: bool = False) -> None:

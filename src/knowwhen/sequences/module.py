@@ -24,15 +24,17 @@ class Regressor(L.LightningModule):
         return self.net(x)
 
     def training_step(self, batch, batch_idx):
-        loss = self._step("train", *batch)
-        self.log("loss", loss, on_step=True, on_epoch=False, prog_bar=True, logger=False)
-        return loss
+        x, y = batch
+        return self._training_loss(self.net(x), y)
 
     def validation_step(self, batch, batch_idx):
-        self._step("val", *batch)
+        x, y = batch
+        self._log("val", self.net(x), y)
 
-    def _step(self, stage: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self._log(stage, self.net(x), y)
+    def _training_loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = self._log("train", pred, y)
+        self.log("loss", loss, on_step=True, on_epoch=False, prog_bar=True, logger=False)
+        return loss
 
     def _log(self, stage: str, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = self.loss_fn(pred, y)
@@ -59,9 +61,7 @@ class StatefulRegressor(Regressor):
         x, y = batch                                           # (B, D, window), (B, window, H)
         pred, state = self.net.steps(x, self._state)
         self._state = tuple(s.detach() for s in state)
-        loss = self._log("train", pred, y)
-        self.log("loss", loss, on_step=True, on_epoch=False, prog_bar=True, logger=False)
-        return loss
+        return self._training_loss(pred, y)
 
     def validation_step(self, batch, batch_idx):
         x, y, steps = batch                                    # (1, D, L), (n, H), (n,) steps forecast from
