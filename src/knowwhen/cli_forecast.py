@@ -14,6 +14,9 @@ app.add_typer(forecast_app, name="forecast")
 
 SERIES = typer.Argument(..., help="A CSV (a time column, then value columns) or a built-in series: sunspots, nile, co2.")
 OWN_SERIES = typer.Argument(None, help="The series to forecast (default: the run's own training series).")
+RUN = typer.Argument(..., help="Run directory made by `knowwhen forecast train`.")
+SEED = typer.Option(0, help="Seed of the dropout masks and the noise draws.")
+QUIET = typer.Option(False, help="No progress bar.")
 MC = typer.Option(100, "--mc", help="MC-dropout passes per window; 0 for the forecast with dropout off only.")
 NO_NOISE = typer.Option(False, "--no-noise", help="Interval from the MC passes alone, without the observation noise "
                         "estimated on the validation residuals.")
@@ -55,7 +58,7 @@ def train(
     max_minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (best epoch kept)."),
     resume: bool = typer.Option(False, help="Continue an interrupted run in --out (repeat the same options)."),
     overwrite: bool = typer.Option(False, help="Replace a run already in --out."),
-    quiet: bool = typer.Option(False, help="No progress bar."),
+    quiet: bool = QUIET,
 ):
     """Train a forecaster on the earlier part of a series and save the run.
 
@@ -80,15 +83,15 @@ def train(
 @forecast_app.command("predict")
 @handle_errors
 def predict(
-    run: Path = typer.Argument(..., help="Run directory made by `knowwhen forecast train`."),
+    run: Path = RUN,
     data: Optional[str] = OWN_SERIES,
     out: Path = typer.Option(..., "--out", help="The CSV to write (one row per window and step)."),
     mc: int = MC,
-    seed: int = typer.Option(0, help="Seed of the dropout masks and the noise draws."),
+    seed: int = SEED,
     origins: str = typer.Option("last", help="last: forecast past the end of the series; test: every window of the "
                                 "test part; all: every window with a full horizon."),
     no_noise: bool = NO_NOISE,
-    quiet: bool = typer.Option(False, help="No progress bar."),
+    quiet: bool = QUIET,
 ):
     """Forecast with MC dropout: per step the mean, std, 5%/95% quantiles of the passes and the 90% interval.
 
@@ -105,15 +108,15 @@ def predict(
 @forecast_app.command("evaluate")
 @handle_errors
 def evaluate(
-    run: Path = typer.Argument(..., help="Run directory made by `knowwhen forecast train`."),
+    run: Path = RUN,
     data: Optional[str] = OWN_SERIES,
     out: Path = typer.Option(..., "--out", help="Folder for metrics.json, forecast.csv, per_horizon.csv, report.html."),
     mc: int = MC,
-    seed: int = typer.Option(0, help="Seed of the dropout masks and the noise draws."),
+    seed: int = SEED,
     season: Optional[int] = typer.Option(None, help="Seasonal-naive period in steps (default: 11 for sunspots, 52 "
                                          "for co2, none otherwise; 0 leaves it out)."),
     no_noise: bool = NO_NOISE,
-    quiet: bool = typer.Option(False, help="No progress bar."),
+    quiet: bool = QUIET,
 ):
     """Score the test part (MAE, RMSE, CRPS, 90% interval coverage) against persistence and seasonal naive.
 
@@ -131,7 +134,7 @@ def evaluate(
 
 @forecast_app.command("info")
 @handle_errors
-def info(run: Path = typer.Argument(..., help="Run directory made by `knowwhen forecast train`.")):
+def info(run: Path = RUN):
     """Describe a forecaster: model, series, window and horizon, scaling, noise estimate, metrics.
 
     Example: knowwhen forecast info runs/sun
