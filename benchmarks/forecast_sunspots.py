@@ -24,12 +24,12 @@ import numpy as np
 from _common import write_result
 
 from knowwhen import ModelConfig
-from knowwhen.sequences import metrics as M
-from knowwhen.sequences.config import ForecastConfig, SeriesConfig
-from knowwhen.sequences.evaluate import evaluate_forecaster
-from knowwhen.sequences.run import load_forecaster
-from knowwhen.sequences.series import make_windows, open_series
-from knowwhen.sequences.train import train_forecaster
+from knowwhen.forecast import metrics as M
+from knowwhen.config import ForecastConfig, SeriesConfig
+from knowwhen.forecast.evaluate import evaluate_forecaster
+from knowwhen.forecast.run import load_forecaster
+from knowwhen.data.series import make_windows, open_series
+from knowwhen.forecast.train import train_forecaster
 
 # The registry's defaults, except a tcn kernel of 3: receptive field 31 covers the 24-year window (kernel 2: 16).
 MODELS = {"tcn": {"width": 32, "levels": 4, "kernel_size": 3, "dropout": 0.1},

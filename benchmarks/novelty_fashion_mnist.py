@@ -19,7 +19,7 @@ from _common import write_result
 
 import knowwhen as kw
 from knowwhen.data.builtin import fashion_mnist_available
-from knowwhen.novelty_experiment import auroc_table, novelty_experiment
+from knowwhen.classify.leave_one_out import auroc_table, novelty_experiment
 
 
 def main() -> None:

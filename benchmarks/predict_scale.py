@@ -28,7 +28,8 @@ run, data, n, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 ds = kw.open_dataset(data)
 ds = ds.subset(np.arange(n)) if n < len(ds) else ds
 start = time.perf_counter()
-kw.write_predictions(kw.load_run(run), ds, out, batch_size=512, progress=False, mc=100, part_size=50_000)
+options = kw.PredictOptions(mc=100, batch_size=512, part_size=50_000, progress=False)
+kw.write_predictions(kw.load_run(run), ds, out, options)
 print(json.dumps({"seconds": time.perf_counter() - start,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

@@ -23,7 +23,7 @@ import knowwhen as kw
 from knowwhen.data.builtin import fashion_mnist_available
 from knowwhen.data.loader import EpochBatchSampler
 from knowwhen.data.normalize import fit_normalizer
-from knowwhen.losses import cross_entropy_loss
+from knowwhen.training.losses import cross_entropy_loss
 from knowwhen.seed import seed_everything
 
 

@@ -5,7 +5,7 @@ import numpy as np
 
 import knowwhen as kw
 from knowwhen.data.loader import EpochBatchSampler
-from knowwhen.prediction import predict_proba
+from knowwhen.classify.predict import predict_proba
 
 
 def test_ranks_split_every_global_batch_into_equal_disjoint_slices():

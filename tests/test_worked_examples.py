@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from knowwhen import DataConfig, TrainConfig, create_model
-from knowwhen.losses import cross_entropy_loss, multiclass_hinge_loss
+from knowwhen.training.losses import cross_entropy_loss, multiclass_hinge_loss
 from knowwhen.models import layer_table
 
 IMAGE = [[255, 220, 150, 200, 110, 100],
@@ -55,7 +55,7 @@ def test_multiclass_svm_hinge_losses():
 
 
 def test_one_logistic_regression_gradient_step_with_the_sgd_optimizer():
-    from knowwhen.training.module import Classifier
+    from knowwhen.training.classifier import Classifier
 
     layer = torch.nn.Linear(2, 1)
     with torch.no_grad():

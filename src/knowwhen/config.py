@@ -13,6 +13,10 @@ from .errors import ConfigError
 
 OPTIMIZERS = ("adam", "sgd")
 LOSSES = ("cross_entropy", "hinge")
+# The names only: the loss functions live in training/losses.py (torch), which this module does not import.
+REGRESSION_LOSSES = ("mse", "mae", "huber", "logcosh")
+TRANSFORMS = ("sqrt", "log1p")
+MULTISTEP = ("direct", "recursive")
 STRATEGIES = ("auto", "ddp", "ddp_spawn")
 
 
@@ -26,18 +30,43 @@ def _check_fraction(name: str, value: float, upper_open: bool = True) -> None:
     _check(ok, name, value, "use a value in [0, 1).")
 
 
-def check_optimisation(c) -> None:
-    """Checks the optimiser and schedule fields a TrainConfig and a ForecastConfig share."""
-    _check(c.optimizer in OPTIMIZERS, "optimizer", c.optimizer, f"use one of {', '.join(OPTIMIZERS)}.")
-    _check(isinstance(c.lr, (int, float)) and 0 < c.lr < 10 and math.isfinite(c.lr),
-           "lr", c.lr, "use a positive learning rate such as 0.001.")
-    _check(0 <= c.momentum < 1, "momentum", c.momentum, "use a value in [0, 1).")
-    _check(c.weight_decay >= 0, "weight_decay", c.weight_decay, "use a value >= 0.")
-    _check(isinstance(c.epochs, int) and c.epochs >= 1, "epochs", c.epochs, "use an integer >= 1.")
-    _check(isinstance(c.batch_size, int) and c.batch_size >= 1, "batch_size", c.batch_size, "use an integer >= 1.")
-    _check(c.patience is None or c.patience >= 1, "patience", c.patience, "use an integer >= 1 or None.")
-    _check(c.max_minutes is None or c.max_minutes > 0, "max_minutes", c.max_minutes,
-           "use a positive number of minutes or None.")
+@dataclass(frozen=True, kw_only=True)
+class OptimConfig:
+    """How a network is optimised; shared by `TrainConfig` (classifiers) and `ForecastConfig` (forecasters).
+
+    Keyword-only, so that each task's own fields come first when its config is built positionally.
+
+    Attributes:
+        optimizer: `adam` or `sgd` (with `momentum`).
+        patience: epochs without a better validation loss before stopping; None disables early stopping.
+        max_minutes: stop after this much training time (the best epoch so far is kept).
+        seed: seeds initialisation, shuffling, augmentation and training dropout.
+    """
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    epochs: int = 10
+    batch_size: int = 128
+    patience: int | None = 5
+    seed: int = 0
+    max_minutes: float | None = None
+    accelerator: str = "cpu"
+    progress: bool = True
+
+    def __post_init__(self):
+        _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, f"use one of {', '.join(OPTIMIZERS)}.")
+        _check(isinstance(self.lr, (int, float)) and 0 < self.lr < 10 and math.isfinite(self.lr),
+               "lr", self.lr, "use a positive learning rate such as 0.001.")
+        _check(0 <= self.momentum < 1, "momentum", self.momentum, "use a value in [0, 1).")
+        _check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "use a value >= 0.")
+        _check(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", self.epochs, "use an integer >= 1.")
+        _check(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", self.batch_size,
+               "use an integer >= 1.")
+        _check(self.patience is None or self.patience >= 1, "patience", self.patience, "use an integer >= 1 or None.")
+        _check(self.max_minutes is None or self.max_minutes > 0, "max_minutes", self.max_minutes,
+               "use a positive number of minutes or None.")
 
 
 @dataclass(frozen=True)
@@ -118,14 +147,11 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Everything `knowwhen.train` needs. Saved in the run's config.json.
+class TrainConfig(OptimConfig):
+    """Everything `knowwhen.train` needs (with the `OptimConfig` fields). Saved in the run's config.json.
 
     Attributes:
-        optimizer: `adam` or `sgd` (with `momentum`).
         loss: `cross_entropy` (softmax) or `hinge` (multi-class SVM, margin 1).
-        patience: epochs without a better validation loss before stopping; None disables early stopping.
-        max_minutes: stop after this much training time (the best epoch so far is kept).
         devices, num_nodes, strategy: Lightning's distributed data parallel settings; `batch_size` is the
             global batch, split across the devices x num_nodes processes.
     """
@@ -133,31 +159,103 @@ class TrainConfig:
     data: DataConfig
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
     loss: str = "cross_entropy"
-    epochs: int = 10
-    batch_size: int = 128
-    patience: int | None = 5
-    seed: int = 0
     num_workers: int = 0
-    max_minutes: float | None = None
-    accelerator: str = "cpu"
-    progress: bool = True
     devices: int = 1
     num_nodes: int = 1
     strategy: str = "auto"
 
     def __post_init__(self):
+        super().__post_init__()
         _check(self.loss in LOSSES, "loss", self.loss, f"use one of {', '.join(LOSSES)}.")
-        check_optimisation(self)
         _check(self.num_workers >= 0, "num_workers", self.num_workers, "use an integer >= 0.")
         _check(isinstance(self.devices, int) and self.devices >= 1, "devices", self.devices, "use an integer >= 1.")
         _check(isinstance(self.num_nodes, int) and self.num_nodes >= 1, "num_nodes", self.num_nodes,
                "use an integer >= 1.")
         _check(self.strategy in STRATEGIES, "strategy", self.strategy, f"use one of {', '.join(STRATEGIES)}.")
+
+
+@dataclass(frozen=True)
+class SeriesConfig:
+    """Where the series comes from and how it is split in time.
+
+    Attributes:
+        source: a CSV (time column, then value columns) or a built-in series: sunspots, nile, co2.
+        time_column: the CSV's time column (default: its first column).
+        value_columns: the columns used as inputs (default: every other column).
+        target: the column to forecast (default: the first value column).
+        fill: None stops on missing values; "interpolate" fills them linearly.
+        allow_gaps: accept irregular time steps instead of stopping.
+        transform: None, "sqrt" or "log1p": the model learns the transformed series (variance-stabilised);
+            forecasts, intervals and metrics are mapped back to the series' units.
+        val_fraction, test_fraction: the last parts of the series, in time order, kept for validation and test.
+    """
+
+    source: str
+    time_column: str | None = None
+    value_columns: tuple[str, ...] = ()
+    target: str | None = None
+    fill: str | None = None
+    allow_gaps: bool = False
+    transform: str | None = None
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+
+    def __post_init__(self):
+        object.__setattr__(self, "source", str(self.source))
+        object.__setattr__(self, "value_columns", tuple(str(c) for c in self.value_columns))
+        _check(self.fill in (None, "interpolate"), "series.fill", self.fill, "use None or 'interpolate'.")
+        _check(self.transform in (None, *TRANSFORMS), "series.transform", self.transform,
+               "use None, 'sqrt' or 'log1p'.")
+        _check_fraction("series.val_fraction", self.val_fraction)
+        _check_fraction("series.test_fraction", self.test_fraction)
+        _check(self.val_fraction + self.test_fraction < 1, "series.val_fraction + series.test_fraction",
+               self.val_fraction + self.test_fraction, "leave some of the series for training (sum below 1).")
+
+
+@dataclass(frozen=True)
+class ForecastConfig(OptimConfig):
+    """Everything `train_forecaster` needs (with the `OptimConfig` fields). Saved in the run's config.json.
+
+    Attributes:
+        window: past time steps the model sees.
+        horizon: future time steps forecast from each window.
+        multistep: `direct` (the model outputs all `horizon` steps at once) or `recursive` (the model outputs
+            one step and is fed its own forecast `horizon` times; univariate series only).
+        stateful: recurrent models only: train on the series cut into `batch_size` contiguous streams of
+            `window`-step segments, carrying the hidden state from one segment to the next (gradients stop at
+            segment borders), with a loss at every step; forecasts then run over the whole history before
+            each origin instead of one window. Direct multi-step only.
+        loss: mse, mae, huber (with `huber_delta`, in scaled units) or logcosh.
+    """
+
+    series: SeriesConfig
+    model: ModelConfig = field(default_factory=lambda: ModelConfig("gru"))
+    window: int = 48
+    horizon: int = 1
+    multistep: str = "direct"
+    stateful: bool = False
+    loss: str = "mse"
+    huber_delta: float = 1.0
+    # A series gives few windows: more epochs of smaller batches than an image set, and more patience.
+    epochs: int = field(default=100, kw_only=True)
+    batch_size: int = field(default=32, kw_only=True)
+    patience: int | None = field(default=10, kw_only=True)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check(isinstance(self.window, int) and self.window >= 1, "window", self.window, "use an integer >= 1.")
+        _check(isinstance(self.horizon, int) and self.horizon >= 1, "horizon", self.horizon, "use an integer >= 1.")
+        _check(self.multistep in MULTISTEP, "multistep", self.multistep, f"use one of {', '.join(MULTISTEP)}.")
+        _check(self.loss in REGRESSION_LOSSES, "loss", self.loss, f"use one of {', '.join(REGRESSION_LOSSES)}.")
+        _check(self.huber_delta > 0, "huber_delta", self.huber_delta, "use a positive number such as 1.0.")
+        _check(not (self.stateful and self.multistep == "recursive"), "multistep", self.multistep,
+               "stateful forecasters forecast every step directly; use multistep='direct'.")
+
+    @property
+    def outputs(self) -> int:
+        """Values the network predicts per window: the horizon (direct) or one step (recursive)."""
+        return self.horizon if self.multistep == "direct" else 1
 
 
 def config_to_dict(config) -> dict:

@@ -14,11 +14,9 @@ def run_demo(out: str | Path, epochs: int = 3, max_minutes: float = 4.0, mc: int
 
     Fashion-MNIST holds out "Shirt" (the class the course's network finds hardest); digits holds out "9".
     """
-    from .checkpoint import load_run
+    from .classify import evaluate_run, load_run, train
     from .config import DataConfig, ModelConfig, TrainConfig
     from .data import open_dataset
-    from .evaluate import evaluate_run
-    from .training import train
 
     out = Path(out)
     name, held_out = ("fashion-mnist", "Shirt") if fashion_mnist_available() else ("digits", "9")
@@ -39,11 +37,8 @@ def run_forecast_demo(out: str | Path, epochs: int = 150, mc: int = 100, progres
                       echo: Callable[[str], None] = print) -> dict:
     """Trains `tcn` on the square root of the yearly sunspots (1700-2008), evaluates its one-to-three-year
     forecasts on the last 20% with MC dropout, and writes the forecast report; returns the summary."""
-    from .config import ModelConfig
-    from .sequences.config import ForecastConfig, SeriesConfig
-    from .sequences.evaluate import evaluate_forecaster
-    from .sequences.run import load_forecaster
-    from .sequences.train import train_forecaster
+    from .config import ForecastConfig, ModelConfig, SeriesConfig
+    from .forecast import evaluate_forecaster, load_forecaster, train_forecaster
 
     out = Path(out)
     echo(f"forecasting the yearly sunspots 1-3 years ahead with a causal convolutional net (up to {epochs} epochs)")

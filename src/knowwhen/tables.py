@@ -1,4 +1,4 @@
-"""Prediction tables: per-batch columns, written as CSV or Parquet part files and merged in order."""
+"""Tables: columns written as CSV or Parquet part files and merged in order; dict rows as CSV."""
 from __future__ import annotations
 
 import csv
@@ -19,19 +19,8 @@ def table_format(path: Path) -> str:
     return "parquet" if Path(path).suffix.lower() == ".parquet" else "csv"
 
 
-def batch_columns(batch, header: list[str], classes: np.ndarray) -> dict[str, np.ndarray]:
-    """The columns of `header` for one PredictionBatch."""
-    m, probs = batch.measures, batch.output_probs
-    cols = {"id": np.asarray(batch.ids, dtype=str), "label": np.asarray(batch.labels, dtype=str)}
-    cols["pred"] = classes[m["pred"]]
-    if "pred_mc" in m:
-        cols["pred_mc"] = classes[m["pred_mc"]]
-    cols.update({k: np.asarray(v, dtype=np.float64) for k, v in m.items() if k in header and k not in TEXT_COLUMNS})
-    cols.update({f"prob_{c}": probs[:, k].astype(np.float64) for k, c in enumerate(classes)})
-    return {h: cols[h] for h in header}
-
-
 def csv_rows(cols: dict[str, np.ndarray]):
+    """Rows of text for a CSV writer: text columns as they are, numbers to 6 significant digits."""
     text = [cols[h] if h in TEXT_COLUMNS else np.char.mod("%.6g", cols[h]) for h in cols]
     return zip(*text)
 

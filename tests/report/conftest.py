@@ -1,7 +1,7 @@
 import pytest
 
 import knowwhen as kw
-from knowwhen.evaluate import evaluate_run
+from knowwhen.classify import evaluate_run
 
 
 @pytest.fixture(scope="session")

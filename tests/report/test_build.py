@@ -3,7 +3,7 @@ import re
 import numpy as np
 
 import knowwhen as kw
-from knowwhen.evaluate import evaluate_run
+from knowwhen.classify import evaluate_run
 from knowwhen.report.build import build_report
 from knowwhen.report.figures import composite
 

@@ -27,7 +27,7 @@ def test_reference_pass_is_a_full_forward_with_explicit_dropout_masks():
     mc = MCDropout(net, 4, seed=1, engine="reference")
     x = torch.randn(2, 1, 4, 4)
     _, passes = mc.predict(x)
-    mask = mc._masks[0]
+    mask = mc.masks.block(0, (8,))
     flat, lin1, relu, _, lin2 = net
     for t in range(4):
         manual = torch.softmax(lin2(relu(lin1(flat(x))) * mask[t]), -1)

@@ -1,8 +1,8 @@
-"""Models: a registry of image classifiers, each built for an input shape and a number of classes."""
-from . import cnn, dense, resnet  # noqa: F401  (registers the models)
-from .registry import create_model, list_models, model_args, register_model
+"""Models: one registry of image classifiers and sequence forecasters, each tagged with its task."""
+from . import cnn, dense, resnet, sequence  # noqa: F401  (registers the models)
+from .registry import TASKS, create_model, list_models, model_args, model_task, register_model
+from .sequence import VariationalDropout, receptive_field
 from .summary import layer_table, model_summary
 
-__all__ = ["create_model", "layer_table", "list_models", "model_args", "model_summary", "register_model"]
-
-from ..sequences import models as _sequence_models  # noqa: E402,F401  (registers tcn, rnn, gru, lstm)
+__all__ = ["TASKS", "VariationalDropout", "create_model", "layer_table", "list_models", "model_args",
+           "model_summary", "model_task", "receptive_field", "register_model"]

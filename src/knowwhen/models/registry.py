@@ -1,4 +1,4 @@
-"""The model registry: register_model, create_model, list_models."""
+"""The model registry: register_model, create_model, list_models. Every model is tagged with its task."""
 from __future__ import annotations
 
 import inspect
@@ -8,36 +8,49 @@ from torch import nn
 
 from ..errors import ConfigError
 
-_MODELS: dict[str, Callable[..., nn.Module]] = {}
+TASKS = ("classify", "forecast")
+_MODELS: dict[str, tuple[str, Callable[..., nn.Module]]] = {}
 
 
-def register_model(name: str):
-    """Decorator: registers `factory(input_shape, num_classes, **args) -> nn.Module` under `name`."""
+def register_model(name: str, task: str = "classify"):
+    """Decorator: registers `factory(input_shape, outputs, **args) -> nn.Module` under `name` for `task`.
+
+    `outputs` is the number of classes of a classifier, or the values a forecaster predicts per window.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task {task!r}: use one of {', '.join(TASKS)}")
+
     def wrap(factory):
-        _MODELS[name] = factory
+        _MODELS[name] = (task, factory)
         return factory
     return wrap
 
 
-def list_models() -> list[str]:
-    """Names of the registered models."""
-    return sorted(_MODELS)
+def list_models(task: str | None = None) -> list[str]:
+    """Names of the registered models (of one task, when given)."""
+    return sorted(n for n, (t, _) in _MODELS.items() if task in (None, t))
+
+
+def model_task(name: str) -> str:
+    """The task model `name` is built for: "classify" (images -> logits) or "forecast" (series -> values)."""
+    return _entry(name)[0]
 
 
 def model_args(name: str) -> dict:
     """The keyword arguments a model accepts, with their defaults."""
-    params = inspect.signature(_factory(name)).parameters
-    return {k: p.default for k, p in params.items() if k not in ("input_shape", "num_classes")}
+    params = list(inspect.signature(_entry(name)[1]).parameters.values())[2:]  # after (input_shape, outputs)
+    return {p.name: p.default for p in params}
 
 
-def _factory(name: str):
+def _entry(name: str) -> tuple[str, Callable[..., nn.Module]]:
     if name not in _MODELS:
         raise ConfigError(f"model {name!r} is unknown; use one of {', '.join(list_models())}.")
     return _MODELS[name]
 
 
-def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int, **args) -> nn.Module:
-    """Builds model `name` for images shaped (C, H, W) and `num_classes` outputs (logits).
+def create_model(name: str, input_shape: tuple[int, ...], outputs: int, **args) -> nn.Module:
+    """Builds model `name` for inputs shaped `input_shape` ((C, H, W) images, (D, window) series) with
+    `outputs` outputs (class logits, or forecast values).
 
     Example:
         >>> net = create_model("cnn", (1, 28, 28), 10, dropout=0.5)
@@ -50,7 +63,7 @@ def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int,
     for key, value in args.items():
         if "dropout" in key and not (isinstance(value, (int, float)) and 0 <= value < 1):
             raise ConfigError(f"model {name!r}: `{key}` is {value!r}; use a value in [0, 1).")
-    model = _factory(name)(tuple(input_shape), int(num_classes), **args)
+    model = _entry(name)[1](tuple(input_shape), int(outputs), **args)
     glorot_init(model)
     return model.train()
 

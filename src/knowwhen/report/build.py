@@ -38,7 +38,7 @@ def _pct(a: dict) -> str:
 
 
 def _run_info(summary: dict) -> tuple[dict, list[dict]]:
-    from ..checkpoint import read_config
+    from ..training.rundir import read_config
     from ..errors import KnowwhenError
 
     run_dir = Path(summary["run"])
@@ -103,7 +103,7 @@ def _novelty_section(eval_dir: Path, summary: dict, loo: list[dict]) -> Section:
 
 
 def _gallery_section(eval_dir: Path) -> Section:
-    from ..gallery import GROUPS
+    from ..classify.gallery import GROUPS
 
     sec = Section("galleries", "Image galleries",
                   "Each image shows its true label, the top-3 classes with probabilities, and its uncertainty.")
@@ -125,7 +125,7 @@ def _inside_section(summary: dict, eval_dir: Path) -> Section:
     sec = Section("inside", "Looking inside the network",
                   "Filters show what the first layer responds to, activation maps where in one image each layer "
                   "responds, and the last figure what input each class would most like to see.")
-    from ..checkpoint import load_run
+    from ..classify.run import load_run
     from ..errors import KnowwhenError
     from .explain import inside_figures
 

@@ -188,7 +188,7 @@ def selective(rows: list[dict]):
 
 def time_axis(stamps: list[str]) -> np.ndarray | None:
     """Stamps read back from CSV as numbers or dates (what the x axis can place), None for text labels."""
-    from ..sequences.series import parse_times
+    from ..data.series import parse_times
 
     t = parse_times(stamps)
     return t if t.dtype.kind in "fM" else None

@@ -1,4 +1,5 @@
-"""Evaluation summaries as short plain-text tables for the terminal."""
+"""Runs and evaluation summaries as short plain text for the terminal (what `knowwhen info` and the commands
+print)."""
 from __future__ import annotations
 
 
@@ -25,4 +26,53 @@ def format_summary(summary: dict) -> str:
     lines.append(f"  {'measure':<20}{'@90%':>8}{'@80%':>8}{'AURC':>8}")
     lines += [f"  {r['measure']:<20}{r['accuracy_at_90']:>8.3f}{r['accuracy_at_80']:>8.3f}{r['aurc']:>8.4f}"
               for r in summary["selective"]]
+    return "\n".join(lines)
+
+
+def _fmt(values) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
+
+
+def describe_run(run) -> str:
+    """A classifier run (`knowwhen.classify.Run`) as text: model with parameter counts, classes, data, metrics,
+    normalisation, temperature, training time."""
+    data, norm = run.info.get("data", {}), run.normalizer
+    clip = "" if norm.clip_low is None else f", clipped to {_fmt(norm.clip_low)}..{_fmt(norm.clip_high)}"
+    lines = [f"run {run.path}  (knowwhen {run.info.get('knowwhen_version')}, "
+             f"format {run.info.get('format_version')})",
+             f"model {run.config.model.name} {run.config.model.args or ''}\n{run.summary()}",
+             f"classes ({len(run.class_names)}): {', '.join(run.class_names)}",
+             f"data {data.get('source')} [{data.get('format')}], {data.get('images')} images, split "
+             f"{data.get('sizes')}, held out: {', '.join(data.get('holdout_classes', [])) or 'none'}"]
+    lines += [f"  {k:<14} {v:.4f}" if isinstance(v, float) else f"  {k:<14} {v}" for k, v in run.metrics.items()]
+    lines += [f"normalisation per channel: mean {_fmt(norm.mean)}, std {_fmt(norm.std)}{clip}",
+              f"temperature {run.temperature:.4f} (fitted on the validation logits; applied by predict)",
+              f"training time {run.info.get('train_seconds', 0):.1f} s"]
+    return "\n".join(lines)
+
+
+def describe_forecaster(run, full: bool = False) -> str:
+    """A forecaster run (`knowwhen.forecast.ForecastRun`) as text: one line with its validation and test errors,
+    and with `full` also the model, series, scaling and noise estimate."""
+    from ..models import model_summary
+
+    c, s, m, lines = run.config, run.info.get("series", {}), run.metrics, []
+    if full:
+        lines += [f"run {run.path}  (knowwhen {run.info.get('knowwhen_version')}, format "
+                  f"{run.info.get('format_version')})",
+                  f"model {c.model.name} {c.model.args or ''}\n{model_summary(run.model, (len(run.columns), c.window))}"]
+        if getattr(run.model, "receptive_field", None):
+            lines.append(f"receptive field: {run.model.receptive_field} time steps (window {c.window})")
+        noise = run.info.get("noise", {})
+        lines += [f"series {s.get('source')}: {s.get('length')} steps, columns {', '.join(run.columns)}, target "
+                  f"{s.get('target')}; windows {s.get('sizes')}",
+                  f"transform: {c.series.transform or 'none'}; scaling (training part): mean "
+                  f"{[round(float(v), 4) for v in run.mean]}, std {[round(float(v), 4) for v in run.std]}",
+                  f"observation noise per step (from the {noise.get('from')} residuals): "
+                  f"{[round(v, 4) for v in noise.get('std', [])]}"]
+    lines.append(f"saved forecaster {run.path}: {c.model.name}{' (stateful)' if c.stateful else ''}, window "
+                 f"{c.window}, horizon {c.horizon} ({c.multistep}); best epoch {m.get('best_epoch')} of "
+                 f"{m.get('epochs_run')}, {run.info.get('train_seconds', 0):.1f} s")
+    lines += [f"  {part:<5} MAE {m[f'{part}_mae']:.4g}  RMSE {m[f'{part}_rmse']:.4g}  (dropout off, series units)"
+              for part in ("val", "test") if f"{part}_mae" in m]
     return "\n".join(lines)

@@ -10,9 +10,8 @@ import lightning as L
 
 from ..atomic import atomic_path
 from ..tables import write_rows_csv
-from ..checkpoint import METRICS, save_weights
+from .rundir import METRICS, RESUME, save_weights
 
-RESUME = "resume.ckpt"
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 
 

@@ -1,33 +1,46 @@
-"""MC dropout: T stochastic passes per image, dropout on, batch norm on its running statistics.
+"""MC dropout, the one engine for images and sequences: T stochastic passes, batch norm on its running statistics.
 
-Masks: for dropout site s (the s-th nn.Dropout in `model.modules()` with p > 0) and pass t, one mask is
-drawn from a generator seeded by (seed, s) and shared by every image in pass t. An image therefore sees T
-independent masks, and its numbers do not depend on the batch size or on the other images in its batch.
+Masks (`MaskSource`): dropout site s is the s-th module in `model.modules()` that is an nn.Dropout* or a
+`VariationalDropout` with p > 0. The mask of (seed, site s, pass t) is row t of a (T, *shape) block drawn from a
+generator seeded by (seed, s), and every input of pass t sees it. An image or a window therefore sees T
+independent masks, and its numbers do not depend on the batch or chunk it is predicted in, nor on the other
+inputs beside it. No global random state is touched: the model stays in eval mode and the masks come from
+hooks on the dropout sites.
 
-Two engines compute the same per-pass probabilities from the same masks:
-- `reference`: T full forward passes, masks applied by hooks on the dropout modules; any nn.Module.
+Engines that compute the same passes from the same masks:
+- `reference`: T full forward passes, masks applied by hooks; any nn.Module.
 - `fast`: for nn.Sequential models whose dropouts are direct children. Layers before the first dropout run
   once; at a dropout followed (after Flatten) by a Linear layer, the T masks are folded into T copies of
   that layer's weights, so the T passes through it become one matrix multiplication; the remaining
   layers see (T * n) rows at once.
+- `sample`: the inputs repeated for a block of passes (pass-major rows, T * n), one call of any forward
+  function under the masks of those passes: for sequence models (a recurrent net unrolls once for all
+  passes; a recursive forecast keeps each pass's masks through every fed-back step).
 """
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..models.sequence import VariationalDropout
 
 log = logging.getLogger("knowwhen")
 ENGINES = ("auto", "fast", "reference")
+NO_DROPOUT = ("the model has no dropout layer with a rate above 0, so MC dropout would repeat one prediction; "
+              "train a model with dropout (e.g. --dropout 0.5; recurrent forecasters: --model-arg "
+              "recurrent_dropout=0.2) or leave MC dropout out.")
 
 
-def dropout_sites(model: nn.Module) -> list[nn.Dropout]:
-    """The dropout modules with a rate above 0, in `model.modules()` order."""
-    return [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0]
+def dropout_sites(model: nn.Module) -> list[nn.Module]:
+    """The dropout modules with a rate above 0 (nn.Dropout* and VariationalDropout), in `model.modules()` order."""
+    kinds = (nn.modules.dropout._DropoutNd, VariationalDropout)
+    return [m for m in model.modules() if isinstance(m, kinds) and m.p > 0]
 
 
 def pass_masks(p: float, shape: tuple[int, ...], passes: int, seed: int, site: int) -> torch.Tensor:
@@ -37,6 +50,48 @@ def pass_masks(p: float, shape: tuple[int, ...], passes: int, seed: int, site: i
     return keep.to(torch.float32) / (1.0 - p)
 
 
+class MaskSource:
+    """The masks of every dropout site of a model for `passes` passes and one seed, drawn once per site."""
+
+    def __init__(self, sites: list[nn.Module], passes: int, seed: int):
+        self.sites, self.passes, self.seed = sites, passes, seed
+        self._blocks: dict[int, torch.Tensor] = {}
+
+    def block(self, site: int, shape: tuple[int, ...], device: torch.device | str = "cpu") -> torch.Tensor:
+        """(T, *shape) masks of `site`; drawn on the CPU generator (the same on any device), kept on `device`."""
+        b = self._blocks.get(site)
+        if b is None or tuple(b.shape[1:]) != tuple(shape):
+            b = pass_masks(self.sites[site].p, tuple(shape), self.passes, self.seed, site)
+        self._blocks[site] = b = b.to(device)
+        return b
+
+    def rows(self, site: int, shape: tuple[int, ...], passes: slice, n: int, device) -> torch.Tensor:
+        """Masks for a batch of passes `passes` x `n` inputs in pass-major order: (k * n, *shape), or the
+        (*shape) mask of the pass when there is one (it broadcasts over the batch)."""
+        b = self.block(site, shape, device)[passes]
+        return b[0] if len(b) == 1 else b.repeat_interleave(n, dim=0)
+
+
+@contextmanager
+def masks_applied(source: MaskSource, passes: slice, n: int):
+    """Inside the block, each dropout site applies the masks of `passes` to a batch of k * n rows, pass-major
+    (rows t*n .. (t+1)*n - 1 belong to pass passes.start + t). The model must be in eval mode."""
+    def scale(site):       # nn.Dropout*: multiplies its input (it is the identity in eval mode)
+        return lambda mod, inputs: inputs[0] * source.rows(site, inputs[0].shape[1:], passes, n, inputs[0].device)
+
+    def supply(site):      # VariationalDropout: returns the mask its network multiplies with
+        return lambda mod, inputs, out: source.rows(site, inputs[0].shape[1:], passes, n, inputs[0].device).expand(
+            inputs[0].shape)
+
+    handles = [m.register_forward_hook(supply(i)) if isinstance(m, VariationalDropout)
+               else m.register_forward_pre_hook(scale(i)) for i, m in enumerate(source.sites)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 @dataclass
 class MCDropout:
     """T-pass MC-dropout prediction for one model; masks are fixed at construction (seed, passes).
@@ -44,6 +99,7 @@ class MCDropout:
     Example:
         >>> mc = MCDropout(run.model, passes=100, seed=0)  # doctest: +SKIP
         >>> logits, passes = mc.predict(x)   # (n, K) deterministic logits, (T, n, K) MC softmax passes
+        >>> outputs = mc.sample(windows)     # (T, n, H) raw outputs of a forecaster
     """
 
     model: nn.Module
@@ -60,21 +116,14 @@ class MCDropout:
             raise ConfigError(f"`mc` is {self.passes}; use at least 1 pass (typically 100).")
         self.sites = dropout_sites(self.model)
         if not self.sites:
-            raise ConfigError("the model has no dropout layer with a rate above 0, so MC dropout would repeat "
-                              "one prediction; train a model with dropout (e.g. --dropout 0.5).")
+            raise ConfigError(NO_DROPOUT)
         fast_ok = isinstance(self.model, nn.Sequential) and all(any(s is c for c in self.model) for s in self.sites)
         if self.engine == "fast" and not fast_ok:
             raise ConfigError("the fast MC engine needs an nn.Sequential whose dropouts are direct children; "
                               "use engine='reference'.")
         self.engine_ = "fast" if fast_ok and self.engine != "reference" else "reference"
-        log.info("MC dropout: %s engine, %d passes", self.engine_, self.passes)
-        self._masks: dict[int, torch.Tensor] = {}
-
-    def _mask(self, site: int, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
-        # Drawn on the CPU generator (the same masks on any device), then kept on the model's device.
-        if site not in self._masks or self._masks[site].device != device:
-            self._masks[site] = pass_masks(self.sites[site].p, shape, self.passes, self.seed, site).to(device)
-        return self._masks[site]
+        self.masks = MaskSource(self.sites, self.passes, self.seed)
+        self._announced = False
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,25 +131,40 @@ class MCDropout:
 
         The passes are softmax(logits_t / temperature); the deterministic logits are left unscaled.
         """
+        if not self._announced:
+            log.info("MC dropout: %s engine, %d passes", self.engine_, self.passes)
+            self._announced = True
         self.model.eval()  # batch norm uses its running statistics in every pass; masks replace dropout
         if self.engine_ == "fast":
             return self._fast(x)
         det = self.model(x)
         return det, torch.stack([self._softmax(self._reference_pass(x, t)) for t in range(self.passes)])
 
+    @torch.no_grad()
+    def sample(self, x: torch.Tensor, forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+               block: int | None = None) -> torch.Tensor:
+        """(T, n, ...) outputs of `forward` (default: the model) on x (n, ...) in every pass, unscaled.
+
+        `block` passes (default: all) run as one batch of block * n rows, pass-major; `forward` may call the
+        model several times (e.g. a recursive forecast), every call of a pass under that pass's masks.
+        """
+        forward = forward or self.model
+        self.model.eval()
+        n, block, out = x.shape[0], block or self.passes, []
+        for start in range(0, self.passes, block):
+            k = min(block, self.passes - start)
+            with masks_applied(self.masks, slice(start, start + k), n):
+                y = forward(x.repeat(k, *[1] * (x.dim() - 1)))
+            out.append(y.reshape(k, n, *y.shape[1:]))
+        return torch.cat(out)
+
     def _softmax(self, logits: torch.Tensor) -> torch.Tensor:
         """Softmax of temperature-scaled logits (temperature 1: plain softmax)."""
         return torch.softmax(logits / self.temperature, dim=-1)
 
     def _reference_pass(self, x: torch.Tensor, t: int) -> torch.Tensor:
-        def hook(site):
-            return lambda mod, inputs: inputs[0] * self._mask(site, tuple(inputs[0].shape[1:]), inputs[0].device)[t]
-        handles = [m.register_forward_pre_hook(hook(i)) for i, m in enumerate(self.sites)]
-        try:
+        with masks_applied(self.masks, slice(t, t + 1), x.shape[0]):
             return self.model(x)
-        finally:
-            for h in handles:
-                h.remove()
 
     def _fast(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         layers = list(self.model)
@@ -127,9 +191,9 @@ class MCDropout:
         while k < len(layers) and isinstance(layers[k], nn.Flatten):
             k += 1
         if not per_pass and k < len(layers) and isinstance(layers[k], nn.Linear):
-            mask = self._mask(site, tuple(z.shape[1:]), z.device).flatten(1)   # (T, D)
+            mask = self.masks.block(site, tuple(z.shape[1:]), z.device).flatten(1)   # (T, D)
             return _folded_linear(z.flatten(1), mask, layers[k], self.chunk), k + 1
-        mask = self._mask(site, tuple(z.shape[2:] if per_pass else z.shape[1:]), z.device)  # (T, ...)
+        mask = self.masks.block(site, tuple(z.shape[2:] if per_pass else z.shape[1:]), z.device)  # (T, ...)
         return (z if per_pass else z[None]) * mask[:, None], j + 1
 
 

@@ -1,0 +1,24 @@
+"""Image classification: train, load, predict (streamed, sharded), evaluate, the leave-one-class-out experiment.
+
+Training and the scikit-learn estimator load Lightning / scikit-learn on first use.
+"""
+from .evaluate import evaluate_run
+from .predict import PredictionBatch, predict, predict_dataset, predict_proba
+from .run import Run, load_run
+from .write import PredictOptions, write_predictions
+
+__all__ = ["KnowwhenClassifier", "PredictOptions", "PredictionBatch", "Run", "evaluate_run", "load_run",
+           "novelty_experiment", "predict", "predict_dataset", "predict_proba", "train", "write_predictions"]
+
+
+def __getattr__(name):
+    if name == "train":
+        from .fit import train
+        return train
+    if name == "novelty_experiment":
+        from .leave_one_out import novelty_experiment
+        return novelty_experiment
+    if name == "KnowwhenClassifier":
+        from .estimator import KnowwhenClassifier
+        return KnowwhenClassifier
+    raise AttributeError(f"module 'knowwhen.classify' has no attribute {name!r}")

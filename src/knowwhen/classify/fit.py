@@ -1,0 +1,114 @@
+"""train(config, out) for image classifiers: open the images, split, normalise, fit with Lightning, write the run
+directory."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..config import TrainConfig, config_to_dict
+from ..data import ImageDataset, open_dataset
+from ..data.loader import make_loader
+from ..data.normalize import Normalizer, fit_normalizer
+from ..data.splits import Split, split_dataset
+from ..errors import ConfigError
+from ..models import create_model
+from ..seed import seed_everything
+from ..training.callbacks import BestWeights, EpochMetrics
+from ..training.rundir import RESUME, prepare_run_dir, write_config
+from ..training.trainer import make_trainer, quiet_lightning
+from .holdout import split_metrics
+from .run import load_run
+
+log = logging.getLogger("knowwhen")
+
+
+def _payload(config: TrainConfig, ds: ImageDataset, split: Split, normalizer: Normalizer, status: str,
+             **extra) -> dict:
+    counts = lambda idx: np.bincount(ds.labels[idx], minlength=len(ds.class_names)).tolist()  # noqa: E731
+    return {
+        "knowwhen_version": __version__,
+        "status": status,
+        "model": {"name": config.model.name, "args": dict(config.model.args)},
+        "class_names": list(split.class_names),
+        "input_shape": list(ds.shape),
+        "normalization": normalizer.to_dict(),
+        "train": config_to_dict(config),
+        "data": {"source": ds.path, "format": ds.format, "images": len(ds), "class_names": list(ds.class_names),
+                 "holdout_classes": list(config.data.holdout_classes), "sizes": split.sizes(),
+                 "class_counts": {k: counts(getattr(split, k)) for k in ("train", "val", "test", "novel")}},
+        **extra,
+    }
+
+
+def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = None, resume: bool = False,
+          overwrite: bool = False) -> Path | None:
+    """Trains a model as `config` says and writes the run directory `out`; returns its path.
+
+    Under distributed data parallel (`config.devices` x `config.num_nodes` > 1) every process runs this;
+    rank 0 writes the run directory and returns its path, the other ranks return None.
+
+    Args:
+        config: what to train on and how.
+        out: the run directory (created). It receives model.safetensors (the best epoch), config.json
+            and metrics.csv; resume.ckpt holds the training state until training ends.
+        dataset: an already opened dataset; by default `config.data` is opened.
+        resume: continue an interrupted run in `out` (same settings; `epochs` may grow).
+        overwrite: replace a run already in `out`.
+
+    Example:
+        >>> cfg = TrainConfig(DataConfig("digits"), ModelConfig("cnn"), epochs=3)  # doctest: +SKIP
+        >>> run_dir = train(cfg, "runs/digits")
+    """
+    out = Path(out)
+    quiet_lightning()
+    d = config.data
+    ds = dataset if dataset is not None else open_dataset(d.source, d.format, d.options, d.skip_bad)
+    split = split_dataset(ds, d.val_fraction, d.test_fraction, d.holdout_classes, config.seed)
+    has_val = len(split.val) > 0
+    trainer = make_trainer(config, out, "val_loss" if has_val else "train_loss", has_val)
+    # Under DDP every process runs this function; only rank 0 prepares and writes the run directory.
+    lead = trainer.is_global_zero
+    saved = prepare_run_dir(out, config, resume, overwrite) if lead else None
+    if saved and saved.get("data", {}).get("sizes") != split.sizes():
+        raise ConfigError(f"{out}: the data changed since this run started (split sizes "
+                          f"{saved['data'].get('sizes')} then, {split.sizes()} now); resume on the same data.")
+    normalizer = (Normalizer.from_dict(saved["normalization"]) if saved
+                  else fit_normalizer(ds, split.train, d.clip_percentiles, config.seed))
+    seed_everything(config.seed)
+    net = create_model(config.model.name, ds.shape, len(split.class_names), **config.model.args)
+    if lead:
+        out.mkdir(parents=True, exist_ok=True)
+        write_config(out, _payload(config, ds, split, normalizer, "training"))
+
+    from ..training.classifier import Classifier
+
+    loader = lambda idx, shuffle: make_loader(ds, idx, normalizer, config.batch_size, shuffle,  # noqa: E731
+                                              config.seed, split.label_map, config.num_workers,
+                                              trainer.global_rank, trainer.world_size)
+    ckpt = out / RESUME if resume and (out / RESUME).exists() else None
+    if resume and lead:
+        log.info("resuming %s after its last finished epoch" if ckpt else
+                 "%s: no epoch had finished; starting its training again", out)
+    trainer.fit(Classifier(net, config), loader(split.train, True), loader(split.val, False) if has_val else None,
+                ckpt_path=ckpt, weights_only=True)
+    if not trainer.is_global_zero:
+        return None  # the other DDP processes leave the run directory to rank 0
+    write_config(out, _payload(config, ds, split, normalizer, "complete", **_final(trainer, out, ds, split, config)))
+    (out / RESUME).unlink(missing_ok=True)
+    return out
+
+
+def _final(trainer, out: Path, ds: ImageDataset, split: Split, config: TrainConfig) -> dict:
+    """Metrics of the best epoch on validation and test, and the training time over all sessions."""
+    best = next(c for c in trainer.callbacks if isinstance(c, BestWeights))
+    epochs = next(c for c in trainer.callbacks if isinstance(c, EpochMetrics))
+    metrics = {"best_epoch": best.best_epoch, "epochs_run": trainer.current_epoch,
+               "stopped_early": bool(trainer.should_stop and trainer.current_epoch < config.epochs),
+               **split_metrics(load_run(out, allow_incomplete=True), ds, split, config)}
+    # Summed from metrics.csv so that time spent before a --resume counts too.
+    seconds = sum(float(r["seconds"]) for r in epochs.rows)
+    # Prediction divides logits by this temperature (1.0 when there was no validation split to fit it on).
+    return {"metrics": metrics, "train_seconds": round(seconds, 2), "temperature": metrics.get("temperature", 1.0)}

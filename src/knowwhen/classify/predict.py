@@ -1,0 +1,123 @@
+"""Predictions of a saved run on any dataset or array, streamed batch by batch, with MC dropout."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..data import ImageDataset
+from ..errors import DataError
+from ..evaluation.calibration import softmax
+from ..uncertainty import MCDropout, MCSums, measures_from_sums
+from .run import Run
+
+
+@dataclass
+class PredictionBatch:
+    """One batch of predictions.
+
+    Attributes:
+        indices: (n,) positions in the dataset.
+        ids: where each image came from (file path or `name:index`).
+        labels: the true class name of each image, or "" where unknown.
+        probs: (n, K) deterministic softmax probabilities (dropout off, temperature applied).
+        logits: (n, K) deterministic logits (no temperature).
+        measures: per-image arrays: `p_max`, `pred`, and with MC dropout `p_max_mc`, `pred_mc`, `sigma_mc`,
+            `entropy_mc`, `mutual_info_mc`, `variation_ratio_mc`, `probs_mc` (n, K).
+        passes: (T, n, K) every MC pass, only when asked for (`keep_passes`).
+    """
+
+    indices: np.ndarray
+    ids: list[str]
+    labels: list[str]
+    probs: np.ndarray
+    logits: np.ndarray | None = None
+    measures: dict = field(default_factory=dict)
+    passes: np.ndarray | None = None
+
+    @property
+    def output_probs(self) -> np.ndarray:
+        """p* (the MC mean) when MC dropout ran, else the deterministic softmax."""
+        return self.measures.get("probs_mc", self.probs)
+
+
+def check_compatible(run: Run, ds: ImageDataset) -> None:
+    """Raises DataError when `ds` images do not have the shape the run was trained on."""
+    if tuple(ds.shape) != tuple(run.input_shape):
+        raise DataError(f"{ds.path}: images are {ds.shape} (C, H, W) but run {run.path} was trained on "
+                        f"{tuple(run.input_shape)}; give images of that size and channel count.")
+
+
+def applied_temperature(run: Run, use_temperature: bool) -> float:
+    """The temperature that divides the logits: the run's fitted one, or 1.0 when it is not to be used."""
+    return run.temperature if use_temperature else 1.0
+
+
+@torch.no_grad()
+def predict_proba(run: Run, images: np.ndarray, batch_size: int = 512, use_temperature: bool = True) -> np.ndarray:
+    """(n, K) softmax probabilities for raw images (n, C, H, W), with dropout off.
+
+    The run's fitted temperature (if any) divides the logits first; `use_temperature=False` skips it.
+
+    Example:
+        >>> probs = predict_proba(load_run("runs/digits"), images)  # doctest: +SKIP
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.shape[1:] != tuple(run.input_shape):
+        raise DataError(f"images are {images.shape[1:]} but run {run.path} expects {tuple(run.input_shape)}.")
+    run.model.eval()
+    t = applied_temperature(run, use_temperature)
+    out = [torch.softmax(run.model(run.preprocess(images[i:i + batch_size])) / t, dim=1).numpy()
+           for i in range(0, len(images), batch_size)]
+    return np.concatenate(out) if out else np.empty((0, len(run.class_names)), np.float32)
+
+
+def predict(run: Run, images: np.ndarray) -> np.ndarray:
+    """(n,) predicted class names for raw images (n, C, H, W)."""
+    return np.asarray(run.class_names)[predict_proba(run, images).argmax(axis=1)]
+
+
+def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress: bool = True,
+                    mc: int | MCDropout | None = None, seed: int = 0, use_temperature: bool = True,
+                    keep_passes: bool = False, engine: str = "auto",
+                    device: str | torch.device = "cpu") -> Iterator[PredictionBatch]:
+    """Yields PredictionBatch for every image of `ds`, in order; memory stays one batch.
+
+    Args:
+        mc: number of MC-dropout passes T (e.g. 100), or an MCDropout built for `run.model` (its masks are
+            then reused); None gives the deterministic prediction only.
+        seed: seed of the dropout masks; with it, an image's numbers do not depend on `batch_size`.
+        use_temperature: divide logits by the run's fitted temperature (when it has one).
+        keep_passes: also return every pass (T, n, K): for small sets only.
+        device: where the model runs (e.g. "cuda:0"); results come back as NumPy arrays.
+    """
+    from tqdm.auto import tqdm
+
+    check_compatible(run, ds)
+    run.model.to(device)
+    t = applied_temperature(run, use_temperature)
+    engine_ = mc if isinstance(mc, MCDropout) else MCDropout(run.model, mc, seed, engine, temperature=t) if mc else None
+    names = np.asarray(ds.class_names + ("",))  # label -1 (unknown) picks ""
+    desc = f"predicting (MC x{engine_.passes})" if engine_ else "predicting"
+    bar = tqdm(total=len(ds), unit="img", desc=desc, disable=not progress,
+               file=sys.stderr, leave=False)
+    with bar:
+        for idx, images in ds.batches(np.arange(len(ds)), batch_size):
+            x = run.preprocess(images).to(device)
+            batch = PredictionBatch(idx, [ds.item_id(i) for i in idx], names[ds.labels[idx]].tolist(), None)
+            if engine_ is None:
+                run.model.eval()
+                with torch.no_grad():
+                    batch.logits = run.model(x).cpu().numpy()
+            else:
+                logits, passes = engine_.predict(x)
+                batch.logits, passes = logits.cpu().numpy(), passes.cpu().numpy()
+                batch.measures = measures_from_sums(MCSums.zeros(*batch.logits.shape).add(passes))
+                batch.passes = passes if keep_passes else None
+            batch.probs = softmax(batch.logits / t)
+            batch.measures.update(p_max=batch.probs.max(1), pred=batch.probs.argmax(1))
+            yield batch
+            bar.update(len(idx))

@@ -1,0 +1,96 @@
+"""The typer app of the `knowwhen` command, its shared options and its error handler (no command lives here)."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from typing import Optional
+
+import typer
+
+from ..errors import ConfigError, KnowwhenError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Image classification that knows when it doesn't know.")
+
+
+# Set by the root callback on every invocation; read only by handle_errors.
+_invocation = {"debug": False}
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
+    import logging
+
+    _invocation["debug"] = debug
+    logger = logging.getLogger("knowwhen")
+    if not logger.handlers:  # the library logs; the CLI shows its INFO lines on stderr
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def handle_errors(fn):
+    """Turns KnowwhenError into one line on stderr and exit code 2; other errors are reported as bugs."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        debug = _invocation["debug"]
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except KnowwhenError as e:
+            if debug:
+                traceback.print_exc()
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2)
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130)
+        except Exception as e:  # noqa: BLE001 - the last line of defence: say it is a bug
+            if debug:
+                traceback.print_exc()
+            typer.echo(f"internal error (a bug in knowwhen): {type(e).__name__}: {e}; "
+                       "rerun with `knowwhen --debug ...` for the traceback.", err=True)
+            raise typer.Exit(1)
+    return wrapper
+
+
+def parse_value(text: str):
+    """'3' -> 3, '0.5' -> 0.5, '2,64,64' -> (2, 64, 64), 'a,b' -> ('a', 'b'), JSON as JSON, else the text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    if "," in text:
+        return tuple(parse_value(p.strip()) for p in text.split(","))
+    return text
+
+
+def parse_pairs(pairs: list[str], flag: str) -> dict:
+    """['k=v', ...] -> {k: parse_value(v)}."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} {pair!r}: write KEY=VALUE, e.g. {flag} image_shape=2,64,64.")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+DATA_FORMAT = typer.Option(None, "--format", help="Force the format: idx, folder, csv, npz, hdf5, deeploc.")
+DATA_OPTION = typer.Option(None, "--option", help="Format option KEY=VALUE (x_key, y_key, channels, "
+                           "image_shape, class_names); repeatable.")
+SKIP_BAD = typer.Option(False, "--skip-bad", help="Skip unreadable images (each is listed) instead of stopping.")
+
+
+def open_data(data: str, fmt: Optional[str], options: list[str], skip_bad: bool):
+    """The dataset DATA names, with the --format, --option and --skip-bad the user gave."""
+    from ..data import open_dataset
+
+    return open_dataset(data, fmt, parse_pairs(options, "--option"), skip_bad)
+
+
+QUIET = typer.Option(False, help="No progress bar.")

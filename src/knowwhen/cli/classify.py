@@ -1,0 +1,204 @@
+"""The image-classification commands: train, predict, evaluate, novelty (leave-one-class-out).
+
+Each builds a config or options object, calls one public function of `knowwhen.classify` and prints.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import ConfigError
+from ..report.text import format_summary
+from .app import DATA_FORMAT, DATA_OPTION, QUIET, SKIP_BAD, app, handle_errors, open_data, parse_pairs
+
+
+def _clip(text: Optional[str]):
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ConfigError(f"--clip-percentiles {text!r}: write LOW,HIGH, e.g. 0.1,99.9.")
+    try:
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ConfigError(f"--clip-percentiles {text!r}: LOW and HIGH must be numbers, e.g. 0.1,99.9.") from None
+
+
+@app.command()
+@handle_errors
+def train(
+    data: str = typer.Argument(..., help="Path to images (file or folder) or a built-in name: digits, fashion-mnist."),
+    out: Path = typer.Option(..., "--out", help="Run directory to write."),
+    model: str = typer.Option("cnn", help="Model name (see `knowwhen models`)."),
+    epochs: int = typer.Option(10, help="Maximum number of epochs."),
+    batch_size: int = typer.Option(128, help="Images per batch."),
+    lr: float = typer.Option(1e-3, help="Learning rate."),
+    optimizer: str = typer.Option("adam", help="adam or sgd."),
+    momentum: float = typer.Option(0.9, help="SGD momentum."),
+    weight_decay: float = typer.Option(0.0, help="L2 weight decay."),
+    loss: str = typer.Option("cross_entropy", help="cross_entropy or hinge (multi-class SVM)."),
+    patience: int = typer.Option(5, help="Early stopping: epochs without a better validation loss; 0 disables."),
+    seed: int = typer.Option(0, help="Seed for splits, initialisation, shuffling and augmentation."),
+    dropout: Optional[float] = typer.Option(None, help="Dropout rate before the dense layers."),
+    model_arg: List[str] = typer.Option(None, "--model-arg", help="Model argument KEY=VALUE; repeatable."),
+    val_fraction: float = typer.Option(0.1, help="Fraction of the non-test images used for validation."),
+    test_fraction: float = typer.Option(0.2, help="Fraction held out for testing (unless the data has a test split)."),
+    holdout_class: List[str] = typer.Option(None, "--holdout-class", help="Class kept out of training as 'novel'; repeatable."),
+    clip_percentiles: Optional[str] = typer.Option(None, help="Clip each channel at LOW,HIGH percentiles, e.g. 0.1,99.9."),
+    rotate: float = typer.Option(0.0, help="Augmentation: max rotation in degrees."),
+    zoom: float = typer.Option(0.0, help="Augmentation: max relative zoom."),
+    shear: float = typer.Option(0.0, help="Augmentation: max shear in degrees."),
+    shift: float = typer.Option(0.0, help="Augmentation: max shift as a fraction of the size."),
+    hflip: bool = typer.Option(False, help="Augmentation: random left-right flips."),
+    vflip: bool = typer.Option(False, help="Augmentation: random up-down flips."),
+    max_minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (best epoch kept)."),
+    workers: int = typer.Option(0, help="DataLoader worker processes (0 reads in the main process)."),
+    devices: int = typer.Option(1, help="Processes (CPU) or GPUs per node for distributed data parallel."),
+    num_nodes: int = typer.Option(1, help="Machines (nodes) for distributed data parallel."),
+    strategy: str = typer.Option("auto", help="auto, ddp or ddp_spawn (Lightning's distributed strategies)."),
+    accelerator: str = typer.Option("cpu", help="cpu, gpu or auto."),
+    fmt: Optional[str] = DATA_FORMAT,
+    option: List[str] = DATA_OPTION,
+    skip_bad: bool = SKIP_BAD,
+    resume: bool = typer.Option(False, help="Continue an interrupted run in --out (repeat the same options)."),
+    overwrite: bool = typer.Option(False, help="Replace a run already in --out."),
+    quiet: bool = QUIET,
+):
+    """Train a model and save the run.
+
+    Example: knowwhen train fashion-mnist --model cnn --epochs 10 --out runs/fmnist --holdout-class Shirt
+    """
+    from ..classify import train as train_run
+    from ..config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
+
+    args = parse_pairs(model_arg, "--model-arg")
+    if dropout is not None:
+        args["dropout"] = dropout
+    config = TrainConfig(
+        DataConfig(data, fmt, parse_pairs(option, "--option"), val_fraction, test_fraction,
+                   tuple(holdout_class or ()), _clip(clip_percentiles), skip_bad),
+        ModelConfig(model, args), AugmentConfig(rotate, zoom, shear, shift, hflip, vflip),
+        optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, loss=loss, epochs=epochs,
+        batch_size=batch_size, patience=patience or None, seed=seed, max_minutes=max_minutes, progress=not quiet,
+        num_workers=workers, devices=devices, num_nodes=num_nodes, strategy=strategy, accelerator=accelerator)
+    run_dir = train_run(config, out, resume=resume, overwrite=overwrite)
+    if run_dir is not None:  # None on the other ranks of a distributed run
+        _print_result(run_dir)
+
+
+def _print_result(run_dir: Path) -> None:
+    from ..training.rundir import read_config
+
+    payload = read_config(run_dir)
+    m = payload.get("metrics", {})
+    parts = [f"{k} {m[k]:.4f}" for k in ("val_acc", "test_acc") if k in m]
+    typer.echo(f"saved run {run_dir} (best epoch {m.get('best_epoch')}, {m.get('epochs_run')} epochs, "
+               f"{payload.get('train_seconds', 0):.0f} s): {', '.join(parts) or 'no held-out images'}")
+
+
+@app.command()
+@handle_errors
+def predict(
+    run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`."),
+    data: str = typer.Argument(..., help="Images to predict: a path or built-in name."),
+    out: Path = typer.Option(..., "--out", help="CSV or .parquet to write: id, label, pred, p_max, [MC measures], "
+                             "prob_<class>. Killed, the same command resumes from the last finished part."),
+    mc: Optional[int] = typer.Option(None, "--mc", help="MC-dropout passes per image (e.g. 100); adds the "
+                                     "uncertainty columns and makes prob_<class> the MC mean."),
+    seed: int = typer.Option(0, help="Seed of the dropout masks (results do not depend on --batch-size)."),
+    no_temperature: bool = typer.Option(False, "--no-temperature", help="Ignore the run's fitted temperature."),
+    save_passes: Optional[Path] = typer.Option(None, help="Also save every MC pass as a (T, N, K) .npy (small sets)."),
+    batch_size: int = typer.Option(512, help="Images per batch."),
+    part_size: int = typer.Option(100_000, help="Images per part file (the unit of resuming)."),
+    devices: int = typer.Option(1, help="Processes (CPU) or GPUs per node; each predicts its share of the parts."),
+    num_nodes: int = typer.Option(1, help="Machines (nodes)."),
+    accelerator: str = typer.Option("cpu", help="cpu, gpu or auto."),
+    fmt: Optional[str] = DATA_FORMAT,
+    option: List[str] = DATA_OPTION,
+    skip_bad: bool = SKIP_BAD,
+    quiet: bool = QUIET,
+):
+    """Predict every image and write one CSV row per image, with MC-dropout uncertainty when --mc is given.
+
+    Example: knowwhen predict runs/fmnist fashion-mnist --mc 100 --out predictions.csv
+    """
+    from ..classify import PredictOptions, load_run, write_predictions
+    from ..distributed import launch_or_join
+
+    loaded = load_run(run)
+    ds = open_data(data, fmt, option, skip_bad)
+    ranks = launch_or_join(devices, num_nodes, accelerator)
+    options = PredictOptions(mc, seed, not no_temperature, batch_size, part_size, not quiet, save_passes)
+    write_predictions(loaded, ds, out, options, ranks)
+    if ranks.lead:
+        typer.echo(f"wrote {len(ds)} predictions to {out}")
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`."),
+    data: str = typer.Argument(..., help="Labelled images: a path or built-in name. For the run's own training "
+                               "data, its test split and held-out classes are used."),
+    out: Path = typer.Option(..., "--out", help="Folder for metrics.json and the CSV tables."),
+    mc: int = typer.Option(100, "--mc", help="MC-dropout passes per image; 0 for deterministic only."),
+    seed: int = typer.Option(0, help="Seed of the dropout masks."),
+    novel: Optional[str] = typer.Option(None, help="Images of classes the run never saw (all counted as novel)."),
+    no_temperature: bool = typer.Option(False, "--no-temperature", help="Ignore the run's fitted temperature."),
+    batch_size: int = typer.Option(512, help="Images per batch."),
+    fmt: Optional[str] = DATA_FORMAT,
+    option: List[str] = DATA_OPTION,
+    skip_bad: bool = SKIP_BAD,
+    quiet: bool = QUIET,
+):
+    """Evaluate a run: accuracy with intervals, calibration, novelty (AUROC) and selective prediction.
+
+    Example: knowwhen evaluate runs/fmnist fashion-mnist --mc 100 --out eval/
+    """
+    from ..classify import evaluate_run, load_run
+
+    loaded = load_run(run)
+    ds = open_data(data, fmt, option, skip_bad)
+    novel_ds = open_data(novel, fmt, option, skip_bad) if novel else None
+    summary = evaluate_run(loaded, ds, out, mc or None, seed, novel_ds, not no_temperature, batch_size, not quiet)
+    typer.echo(format_summary(summary))
+    typer.echo(f"wrote {out}/metrics.json, the tables beside it and the report {out}/report.html")
+
+
+@app.command()
+@handle_errors
+def novelty(
+    data: str = typer.Argument(..., help="Labelled images: a path or built-in name."),
+    out: Path = typer.Option(..., "--out", help="Folder for the runs, evaluations and novelty.csv."),
+    classes: str = typer.Option("all", help="Classes to hold out one at a time: all, or A,B,..."),
+    model: str = typer.Option("cnn", help="Model name (see `knowwhen models`)."),
+    epochs: int = typer.Option(5, help="Epochs per class."),
+    batch_size: int = typer.Option(128, help="Images per batch."),
+    lr: float = typer.Option(1e-3, help="Learning rate."),
+    dropout: Optional[float] = typer.Option(None, help="Dropout rate before the dense layers."),
+    mc: int = typer.Option(100, "--mc", help="MC-dropout passes per image."),
+    seed: int = typer.Option(0, help="Seed for splits, training and dropout masks."),
+    max_minutes: Optional[float] = typer.Option(None, help="Training time limit per class, in minutes."),
+    fmt: Optional[str] = DATA_FORMAT,
+    option: List[str] = DATA_OPTION,
+    quiet: bool = QUIET,
+):
+    """Leave-one-class-out novelty detection: for each class, train without it and score it as novel.
+
+    Resumable: classes already done are skipped when the command is run again.
+
+    Example: knowwhen novelty fashion-mnist --model cnn --classes Shirt,Bag --epochs 3 --out novelty/
+    """
+    from ..classify.leave_one_out import auroc_table, novelty_experiment
+    from ..config import DataConfig, ModelConfig, TrainConfig
+
+    args = {"dropout": dropout} if dropout is not None else {}
+    config = TrainConfig(DataConfig(data, fmt, parse_pairs(option, "--option")), ModelConfig(model, args),
+                         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, max_minutes=max_minutes,
+                         progress=not quiet)
+    chosen = None if classes == "all" else [c.strip() for c in classes.split(",") if c.strip()]
+    rows = novelty_experiment(config, out, chosen, mc, seed, progress=not quiet)
+    typer.echo(auroc_table(rows))
+    typer.echo(f"wrote {out}/novelty.csv")

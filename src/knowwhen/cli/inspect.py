@@ -1,0 +1,98 @@
+"""Commands that look at saved runs and results: info, models, report, explain."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import ConfigError
+from .app import DATA_FORMAT, DATA_OPTION, app, handle_errors, open_data
+
+
+@app.command()
+@handle_errors
+def info(run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`.")):
+    """Show a run: the model with parameter counts, the data it saw, its metrics.
+
+    Example: knowwhen info runs/fmnist
+    """
+    from ..classify import load_run
+    from ..forecast import load_forecaster
+    from ..report.text import describe_forecaster, describe_run
+    from ..training.rundir import read_config
+
+    if read_config(run).get("task") == "forecast":
+        typer.echo(describe_forecaster(load_forecaster(run), full=True))
+    else:
+        typer.echo(describe_run(load_run(run)))
+
+
+@app.command()
+@handle_errors
+def models():
+    """List the registered models and their arguments, by task.
+
+    Example: knowwhen models
+    """
+    from ..models import list_models, model_args
+
+    for task, title in (("classify", "image classifiers (knowwhen train)"),
+                        ("forecast", "forecasters (knowwhen forecast train)")):
+        typer.echo(f"{title}:")
+        for name in list_models(task):
+            typer.echo(f"  {name:<8} " + ", ".join(f"{k}={v!r}" for k, v in model_args(name).items()))
+
+
+@app.command()
+@handle_errors
+def report(
+    eval_dir: Path = typer.Argument(..., help="Folder written by `knowwhen evaluate` or `knowwhen forecast evaluate`."),
+    novelty_table: Optional[Path] = typer.Option(None, help="A leave-one-class-out novelty.csv to show as a heat map "
+                                                 "(default: the one of `knowwhen novelty` two folders up, if any)."),
+):
+    """Rebuild report.html from the numbers an evaluation saved (no images are predicted again).
+
+    Example: knowwhen report eval/
+    """
+    from ..report.build import build_report
+
+    typer.echo(f"wrote {build_report(eval_dir, novelty_table)}")
+
+
+@app.command()
+@handle_errors
+def explain(
+    run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`."),
+    out: Path = typer.Option(..., "--out", help="Folder for the PNG files."),
+    image: Optional[Path] = typer.Option(None, help="One image file (PNG, JPEG, TIFF) for the activation maps."),
+    index: Optional[int] = typer.Option(None, help="Index of the image in --data for the activation maps."),
+    data: Optional[str] = typer.Option(None, help="Dataset that --index points into."),
+    fmt: Optional[str] = DATA_FORMAT,
+    option: List[str] = DATA_OPTION,
+):
+    """Write first-layer filters, activation maps for one image, and class-maximising inputs as PNG files.
+
+    Example: knowwhen explain runs/fmnist --index 0 --data fashion-mnist --out explain/
+    """
+    from ..classify import load_run
+    from ..report.explain import write_explanations
+
+    loaded = load_run(run)
+    picture = None
+    if image is not None:
+        from ..data.images import decoded_image
+
+        picture = decoded_image(image).astype("float32")
+    elif index is not None:
+        if data is None:
+            raise ConfigError("--index needs --data DATA (the dataset it points into).")
+        ds = open_data(data, fmt, option, False)
+        if not 0 <= index < len(ds):
+            raise ConfigError(f"--index {index}: {data} holds {len(ds)} images; use 0..{len(ds) - 1}.")
+        picture = ds.images([index])[0]
+    if picture is not None and tuple(picture.shape) != tuple(loaded.input_shape):
+        raise ConfigError(f"the image is {tuple(picture.shape)} (C, H, W) but the run expects "
+                          f"{tuple(loaded.input_shape)}.")
+    for path in write_explanations(loaded, out, picture):
+        typer.echo(f"wrote {path}")
