@@ -94,3 +94,11 @@ def open_data(data: str, fmt: Optional[str], options: list[str], skip_bad: bool)
 
 
 QUIET = typer.Option(False, help="No progress bar.")
+
+# The options of OptimConfig and of the run directory that `train` and `forecast train` share.
+LR = typer.Option(1e-3, help="Learning rate.")
+OPTIMIZER = typer.Option("adam", help="adam or sgd.")
+WEIGHT_DECAY = typer.Option(0.0, help="L2 weight decay.")
+MAX_MINUTES = typer.Option(None, help="Stop after this many minutes (best epoch kept).")
+RESUME = typer.Option(False, help="Continue an interrupted run in --out (repeat the same options).")
+OVERWRITE = typer.Option(False, help="Replace a run already in --out.")

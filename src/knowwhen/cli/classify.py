@@ -11,7 +11,8 @@ import typer
 
 from ..errors import ConfigError
 from ..report.text import format_summary
-from .app import DATA_FORMAT, DATA_OPTION, QUIET, SKIP_BAD, app, handle_errors, open_data, parse_pairs
+from .app import (DATA_FORMAT, DATA_OPTION, LR, MAX_MINUTES, OPTIMIZER, OVERWRITE, QUIET, RESUME, SKIP_BAD,
+                  WEIGHT_DECAY, app, handle_errors, open_data, parse_pairs)
 
 
 def _clip(text: Optional[str]):
@@ -34,10 +35,10 @@ def train(
     model: str = typer.Option("cnn", help="Model name (see `knowwhen models`)."),
     epochs: int = typer.Option(10, help="Maximum number of epochs."),
     batch_size: int = typer.Option(128, help="Images per batch."),
-    lr: float = typer.Option(1e-3, help="Learning rate."),
-    optimizer: str = typer.Option("adam", help="adam or sgd."),
+    lr: float = LR,
+    optimizer: str = OPTIMIZER,
     momentum: float = typer.Option(0.9, help="SGD momentum."),
-    weight_decay: float = typer.Option(0.0, help="L2 weight decay."),
+    weight_decay: float = WEIGHT_DECAY,
     loss: str = typer.Option("cross_entropy", help="cross_entropy or hinge (multi-class SVM)."),
     patience: int = typer.Option(5, help="Early stopping: epochs without a better validation loss; 0 disables."),
     seed: int = typer.Option(0, help="Seed for splits, initialisation, shuffling and augmentation."),
@@ -53,7 +54,7 @@ def train(
     shift: float = typer.Option(0.0, help="Augmentation: max shift as a fraction of the size."),
     hflip: bool = typer.Option(False, help="Augmentation: random left-right flips."),
     vflip: bool = typer.Option(False, help="Augmentation: random up-down flips."),
-    max_minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (best epoch kept)."),
+    max_minutes: Optional[float] = MAX_MINUTES,
     workers: int = typer.Option(0, help="DataLoader worker processes (0 reads in the main process)."),
     devices: int = typer.Option(1, help="Processes (CPU) or GPUs per node for distributed data parallel."),
     num_nodes: int = typer.Option(1, help="Machines (nodes) for distributed data parallel."),
@@ -62,8 +63,8 @@ def train(
     fmt: Optional[str] = DATA_FORMAT,
     option: List[str] = DATA_OPTION,
     skip_bad: bool = SKIP_BAD,
-    resume: bool = typer.Option(False, help="Continue an interrupted run in --out (repeat the same options)."),
-    overwrite: bool = typer.Option(False, help="Replace a run already in --out."),
+    resume: bool = RESUME,
+    overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
 ):
     """Train a model and save the run.
@@ -176,7 +177,7 @@ def novelty(
     model: str = typer.Option("cnn", help="Model name (see `knowwhen models`)."),
     epochs: int = typer.Option(5, help="Epochs per class."),
     batch_size: int = typer.Option(128, help="Images per batch."),
-    lr: float = typer.Option(1e-3, help="Learning rate."),
+    lr: float = LR,
     dropout: Optional[float] = typer.Option(None, help="Dropout rate before the dense layers."),
     mc: int = typer.Option(100, "--mc", help="MC-dropout passes per image."),
     seed: int = typer.Option(0, help="Seed for splits, training and dropout masks."),

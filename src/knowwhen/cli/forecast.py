@@ -6,7 +6,8 @@ from typing import List, Optional
 
 import typer
 
-from .app import QUIET, app, handle_errors, parse_pairs
+from .app import (LR, MAX_MINUTES, OPTIMIZER, OVERWRITE, QUIET, RESUME, WEIGHT_DECAY, app, handle_errors,
+                  parse_pairs)
 
 forecast_app = typer.Typer(no_args_is_help=True, help="Forecast time series with MC-dropout intervals: "
                            "train, predict, evaluate, info.")
@@ -38,9 +39,9 @@ def train(
     huber_delta: float = typer.Option(1.0, help="Huber's delta, in scaled (standardised) units."),
     epochs: int = typer.Option(100, help="Maximum number of epochs."),
     batch_size: int = typer.Option(32, help="Windows per batch."),
-    lr: float = typer.Option(1e-3, help="Learning rate."),
-    optimizer: str = typer.Option("adam", help="adam or sgd."),
-    weight_decay: float = typer.Option(0.0, help="L2 weight decay."),
+    lr: float = LR,
+    optimizer: str = OPTIMIZER,
+    weight_decay: float = WEIGHT_DECAY,
     patience: int = typer.Option(10, help="Early stopping: epochs without a better validation loss; 0 disables."),
     seed: int = typer.Option(0, help="Seed for initialisation, shuffling and dropout."),
     dropout: Optional[float] = typer.Option(None, help="Dropout rate (recurrent models: on the inputs; set "
@@ -56,9 +57,9 @@ def train(
                                             "forecasts and metrics come back in the series' units."),
     val_fraction: float = typer.Option(0.1, help="Fraction of the series (before the test part) for validation."),
     test_fraction: float = typer.Option(0.2, help="The last fraction of the series, kept for testing."),
-    max_minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (best epoch kept)."),
-    resume: bool = typer.Option(False, help="Continue an interrupted run in --out (repeat the same options)."),
-    overwrite: bool = typer.Option(False, help="Replace a run already in --out."),
+    max_minutes: Optional[float] = MAX_MINUTES,
+    resume: bool = RESUME,
+    overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
 ):
     """Train a forecaster on the earlier part of a series and save the run.

@@ -76,23 +76,12 @@ def explain(
     Example: knowwhen explain runs/fmnist --index 0 --data fashion-mnist --out explain/
     """
     from ..classify import load_run
-    from ..report.explain import write_explanations
+    from ..report.explain import image_to_explain, write_explanations
 
+    if index is not None and data is None:
+        raise ConfigError("--index needs --data DATA (the dataset it points into).")
     loaded = load_run(run)
-    picture = None
-    if image is not None:
-        from ..data.images import decoded_image
-
-        picture = decoded_image(image).astype("float32")
-    elif index is not None:
-        if data is None:
-            raise ConfigError("--index needs --data DATA (the dataset it points into).")
-        ds = open_data(data, fmt, option, False)
-        if not 0 <= index < len(ds):
-            raise ConfigError(f"--index {index}: {data} holds {len(ds)} images; use 0..{len(ds) - 1}.")
-        picture = ds.images([index])[0]
-    if picture is not None and tuple(picture.shape) != tuple(loaded.input_shape):
-        raise ConfigError(f"the image is {tuple(picture.shape)} (C, H, W) but the run expects "
-                          f"{tuple(loaded.input_shape)}.")
+    ds = open_data(data, fmt, option, False) if data is not None and index is not None else None
+    picture = image_to_explain(loaded, image, ds, index)
     for path in write_explanations(loaded, out, picture):
         typer.echo(f"wrote {path}")

@@ -83,6 +83,26 @@ def inside_figures(run, image: np.ndarray | None = None) -> dict:
     return out
 
 
+def image_to_explain(run, image=None, ds=None, index: int | None = None) -> np.ndarray | None:
+    """The (C, H, W) image whose activation maps to show: an image file, or image `index` of dataset `ds`; None
+    without either. Raises ConfigError for an index out of range or an image of another shape than the run's."""
+    from ..errors import ConfigError
+
+    picture = None
+    if image is not None:
+        from ..data.images import decoded_image
+
+        picture = decoded_image(image).astype("float32")
+    elif index is not None and ds is not None:
+        if not 0 <= index < len(ds):
+            raise ConfigError(f"--index {index}: {ds.path} holds {len(ds)} images; use 0..{len(ds) - 1}.")
+        picture = ds.images([index])[0]
+    if picture is not None and tuple(picture.shape) != tuple(run.input_shape):
+        raise ConfigError(f"the image is {tuple(picture.shape)} (C, H, W) but the run expects "
+                          f"{tuple(run.input_shape)}.")
+    return picture
+
+
 def write_explanations(run, out_dir, image: np.ndarray | None = None) -> list:
     """Writes filters.png, activations.png, class_inputs.png and class_input_<k>_<name>.png to `out_dir`."""
     import re

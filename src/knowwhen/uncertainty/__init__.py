@@ -1,7 +1,7 @@
-"""MC-dropout prediction and the uncertainty measures computed from its passes."""
-from .mc import MCDropout, dropout_sites
+"""The one MC-dropout engine (images and sequences) and the uncertainty measures computed from its passes."""
+from .mc import MaskSource, MCDropout, dropout_sites, masks_applied
 from .measures import (CONFIDENCE_MEASURES, MEASURES, MCSums, entropy, measures_from_passes, measures_from_sums,
                        uncertainty_scores)
 
-__all__ = ["CONFIDENCE_MEASURES", "MCDropout", "MCSums", "MEASURES", "dropout_sites", "entropy",
-           "measures_from_passes", "measures_from_sums", "uncertainty_scores"]
+__all__ = ["CONFIDENCE_MEASURES", "MCDropout", "MCSums", "MEASURES", "MaskSource", "dropout_sites", "entropy",
+           "masks_applied", "measures_from_passes", "measures_from_sums", "uncertainty_scores"]
