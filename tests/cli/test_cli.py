@@ -1,6 +1,9 @@
 import csv
 
+import pytest
 from typer.testing import CliRunner
+
+import knowwhen as kw
 
 from knowwhen.cli import app
 
@@ -29,6 +32,42 @@ def test_bad_input_is_one_line_on_stderr_with_exit_code_2(tmp_path):
     assert "Traceback" not in r.output
     r = runner.invoke(app, ["train", "digits", "--out", str(tmp_path / "r"), "--lr", "-3"])
     assert r.exit_code == 2 and "`lr` is -3.0" in r.stderr
+
+
+def test_a_model_of_the_other_task_is_refused_before_anything_is_written(tmp_path):
+    r = runner.invoke(app, ["train", "digits", "--model", "lstm", "--out", str(tmp_path / "r")])
+    assert r.exit_code == 2 and "forecaster" in r.stderr and "knowwhen forecast train" in r.stderr
+    assert not (tmp_path / "r").exists()
+    r = runner.invoke(app, ["forecast", "train", "nile", "--model", "cnn", "--out", str(tmp_path / "f")])
+    assert r.exit_code == 2 and "image classifier" in r.stderr and "knowwhen train" in r.stderr
+    assert not (tmp_path / "f").exists()
+    r = runner.invoke(app, ["models"])
+    classifiers, forecasters = r.output.split("forecasters")
+    assert "cnn" in classifiers and "lstm" not in classifiers and "lstm" in forecasters and "cnn" not in forecasters
+
+
+@pytest.mark.parametrize("spelling", ["widths=(4,8)", "widths=[4, 8]", "widths=4,8"])
+def test_tuple_model_arguments_in_every_spelling(tmp_path, spelling):
+    r = runner.invoke(app, ["train", "digits", "--model", "vgg", "--model-arg", spelling, "--model-arg",
+                            "convs_per_block=1", "--epochs", "1", "--out", str(tmp_path / "r"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert kw.load_run(tmp_path / "r").config.model.args["widths"] == [4, 8] or \
+        tuple(kw.load_run(tmp_path / "r").config.model.args["widths"]) == (4, 8)
+
+
+def test_parse_value():
+    from knowwhen.cli.app import parse_value
+
+    assert parse_value("(16, 32)") == parse_value("[16,32]") == parse_value("16,32") == (16, 32)
+    assert parse_value("[[1, 2], [3]]") == ((1, 2), (3,))
+    assert parse_value("0.5") == 0.5 and parse_value("true") is True and parse_value("a,b") == ("a", "b")
+    assert parse_value("(a, b)") == ("a", "b") and parse_value("cells") == "cells"
+
+
+def test_a_wrongly_typed_model_argument_is_a_clean_error(tmp_path):
+    r = runner.invoke(app, ["train", "digits", "--model", "cnn", "--model-arg", "dense=wide", "--out",
+                            str(tmp_path / "r")])
+    assert r.exit_code == 2 and "model 'cnn'" in r.stderr and "dense=128" in r.stderr
 
 
 def test_debug_shows_the_traceback(tmp_path):

@@ -14,7 +14,7 @@ from ..data.loader import make_loader
 from ..data.normalize import Normalizer, fit_normalizer
 from ..data.splits import Split, split_dataset
 from ..errors import ConfigError
-from ..models import create_model
+from ..models import check_model_task, create_model
 from ..seed import seed_everything
 from ..training.callbacks import BestWeights, EpochMetrics
 from ..training.rundir import RESUME, prepare_run_dir, write_config
@@ -63,6 +63,7 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
         >>> run_dir = train(cfg, "runs/digits")
     """
     out = Path(out)
+    check_model_task(config.model.name, "classify")  # before anything is read or written
     quiet_lightning()
     d = config.data
     ds = dataset if dataset is not None else open_dataset(d.source, d.format, d.options, d.skip_bad)

@@ -59,14 +59,26 @@ def handle_errors(fn):
 
 
 def parse_value(text: str):
-    """'3' -> 3, '0.5' -> 0.5, '2,64,64' -> (2, 64, 64), 'a,b' -> ('a', 'b'), JSON as JSON, else the text."""
+    """'3' -> 3, '0.5' -> 0.5, '2,64,64', '(2,64,64)' and '[2,64,64]' -> (2, 64, 64), 'a,b' -> ('a', 'b'),
+    'true' -> True, other JSON as JSON (lists as tuples), else the text."""
+    text = text.strip()
     try:
-        return json.loads(text)
+        return _tuples(json.loads(text))
     except json.JSONDecodeError:
         pass
+    if len(text) >= 2 and (text[0], text[-1]) in (("(", ")"), ("[", "]")):
+        text = text[1:-1]
+        return tuple(parse_value(p) for p in text.split(",") if p.strip())
     if "," in text:
-        return tuple(parse_value(p.strip()) for p in text.split(","))
+        return tuple(parse_value(p) for p in text.split(","))
     return text
+
+
+def _tuples(value):
+    """JSON lists become tuples (model arguments such as widths are tuples), at every depth."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
 
 
 def parse_pairs(pairs: list[str], flag: str) -> dict:

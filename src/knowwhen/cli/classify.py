@@ -43,7 +43,8 @@ def train(
     patience: int = typer.Option(5, help="Early stopping: epochs without a better validation loss; 0 disables."),
     seed: int = typer.Option(0, help="Seed for splits, initialisation, shuffling and augmentation."),
     dropout: Optional[float] = typer.Option(None, help="Dropout rate before the dense layers."),
-    model_arg: List[str] = typer.Option(None, "--model-arg", help="Model argument KEY=VALUE; repeatable."),
+    model_arg: List[str] = typer.Option(None, "--model-arg", help="Model argument KEY=VALUE; repeatable. Tuples as "
+                                        "widths=16,32 or 'widths=(16,32)' or 'widths=[16,32]' (see `knowwhen models`)."),
     val_fraction: float = typer.Option(0.1, help="Fraction of the non-test images used for validation."),
     test_fraction: float = typer.Option(0.2, help="Fraction held out for testing (unless the data has a test split)."),
     holdout_class: List[str] = typer.Option(None, "--holdout-class", help="Class kept out of training as 'novel'; repeatable."),

@@ -47,7 +47,8 @@ def train(
     dropout: Optional[float] = typer.Option(None, help="Dropout rate (recurrent models: on the inputs; set "
                                             "recurrent_dropout with --model-arg)."),
     model_arg: List[str] = typer.Option(None, "--model-arg", help="Model argument KEY=VALUE (hidden, "
-                                        "recurrent_dropout, layer_norm, width, levels, kernel_size); repeatable."),
+                                        "recurrent_dropout, layer_norm, width, levels, kernel_size); repeatable; "
+                                        "true/false for flags."),
     time_column: Optional[str] = typer.Option(None, help="The CSV's time column (default: the first)."),
     columns: Optional[str] = typer.Option(None, help="Value columns A,B,... (default: all but the time column)."),
     target: Optional[str] = typer.Option(None, help="The column to forecast (default: the first value column)."),

@@ -12,7 +12,7 @@ from .. import __version__
 from ..config import ForecastConfig, config_to_dict
 from ..data.loader import EpochBatchSampler
 from ..errors import ConfigError, DataError
-from ..models import create_model
+from ..models import check_model_task, create_model
 from ..seed import seed_everything
 from ..data.series import (Series, Windows, inverse_transform, make_windows, open_configured_series, targets,
                            time_at, time_step, transform_series)
@@ -126,6 +126,7 @@ def train_forecaster(config: ForecastConfig, out: str | Path, series: Series | N
         >>> run_dir = train_forecaster(cfg, "runs/sunspots")
     """
     out = Path(out)
+    check_model_task(config.model.name, "forecast")  # before anything is read or written
     quiet_lightning()
     series = series if series is not None else open_configured_series(config.series)
     s = config.series

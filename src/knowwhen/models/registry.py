@@ -36,6 +36,16 @@ def model_task(name: str) -> str:
     return _entry(name)[0]
 
 
+def check_model_task(name: str, task: str) -> None:
+    """Raises ConfigError when model `name` is unknown or built for another task, naming the command for it."""
+    actual = model_task(name)
+    if actual != task:
+        kind, command = {"classify": ("an image classifier", "knowwhen train"),
+                         "forecast": ("a forecaster of time series", "knowwhen forecast train")}[actual]
+        raise ConfigError(f"model {name!r} is {kind}; train it with `{command}`, or choose one of "
+                          f"{', '.join(list_models(task))}.")
+
+
 def model_args(name: str) -> dict:
     """The keyword arguments a model accepts, with their defaults."""
     params = list(inspect.signature(_entry(name)[1]).parameters.values())[2:]  # after (input_shape, outputs)
@@ -63,7 +73,11 @@ def create_model(name: str, input_shape: tuple[int, ...], outputs: int, **args) 
     for key, value in args.items():
         if "dropout" in key and not (isinstance(value, (int, float)) and 0 <= value < 1):
             raise ConfigError(f"model {name!r}: `{key}` is {value!r}; use a value in [0, 1).")
-    model = _entry(name)[1](tuple(input_shape), int(outputs), **args)
+    try:
+        model = _entry(name)[1](tuple(input_shape), int(outputs), **args)
+    except TypeError as e:  # a value of the wrong type (e.g. a text where a tuple belongs)
+        raise ConfigError(f"model {name!r}: cannot be built with {args} ({e}); "
+                          f"its arguments and defaults: {', '.join(f'{k}={v!r}' for k, v in allowed.items())}.") from None
     glorot_init(model)
     return model.train()
 
