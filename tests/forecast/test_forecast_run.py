@@ -171,3 +171,17 @@ def test_every_forecast_command_has_help_with_an_example():
     for cmd in ("train", "predict", "evaluate", "info"):
         r = runner.invoke(app, ["forecast", cmd, "--help"])
         assert r.exit_code == 0 and "Example: knowwhen forecast" in r.output
+
+
+def test_a_run_trained_on_a_relative_csv_path_works_from_any_directory(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    _sine_csv(tmp_path / "data" / "sine.csv", 120)
+    monkeypatch.chdir(tmp_path / "data")
+    r = runner.invoke(app, ["forecast", "train", "sine.csv", "--model", "tcn", "--window", "12", "--epochs", "1",
+                            "--out", str(tmp_path / "run"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["forecast"]["series"]["source"] == str(tmp_path / "data" / "sine.csv")
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["forecast", "predict", str(tmp_path / "run"), "--mc", "5", "--out", "f.csv", "--quiet"])
+    assert r.exit_code == 0, r.output

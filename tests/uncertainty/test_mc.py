@@ -80,3 +80,15 @@ def test_any_user_module_runs_on_the_reference_path():
     np.testing.assert_allclose(passes.sum(-1).numpy(), 1, rtol=1e-5)
     with pytest.raises(kw.ConfigError, match="fast MC engine needs"):
         MCDropout(_UserNet(), 5, engine="fast")
+
+
+def test_few_passes_are_warned_about(caplog):
+    import logging
+
+    net = kw.create_model("mlp", (1, 4, 4), 3)
+    with caplog.at_level(logging.WARNING, logger="knowwhen"):
+        MCDropout(net, 100)
+    assert "MC pass" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="knowwhen"):
+        MCDropout(net, 2)
+    assert "only 2 MC pass(es)" in caplog.text and "--mc 100" in caplog.text

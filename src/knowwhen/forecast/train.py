@@ -1,6 +1,7 @@
 """train_forecaster(config, out): open and window the series, fit with Lightning, write the run directory."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -113,6 +114,15 @@ def _check_windows(config: ForecastConfig, series: Series, w: Windows) -> None:
                           f"as the next input), this one has {len(series.names)} columns; use --multistep direct.")
 
 
+def _with_resolved_source(config: ForecastConfig) -> ForecastConfig:
+    """`config` with a CSV source as an absolute path, so that the saved run finds its series from any directory
+    (a built-in name stays as it is)."""
+    source = Path(config.series.source)
+    if not source.exists():
+        return config
+    return dataclasses.replace(config, series=dataclasses.replace(config.series, source=str(source.resolve())))
+
+
 def train_forecaster(config: ForecastConfig, out: str | Path, series: Series | None = None, resume: bool = False,
                      overwrite: bool = False) -> Path:
     """Trains a forecaster as `config` says and writes the run directory `out`; returns its path.
@@ -127,6 +137,7 @@ def train_forecaster(config: ForecastConfig, out: str | Path, series: Series | N
     """
     out = Path(out)
     check_model_task(config.model.name, "forecast")  # before anything is read or written
+    config = _with_resolved_source(config)
     quiet_lightning()
     series = series if series is not None else open_configured_series(config.series)
     s = config.series

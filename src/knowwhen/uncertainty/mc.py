@@ -32,6 +32,7 @@ from ..models.sequence import VariationalDropout
 
 log = logging.getLogger("knowwhen")
 ENGINES = ("auto", "fast", "reference")
+FEW_PASSES = 10  # below this the spread measures are coarse (and exactly 0 at one pass)
 NO_DROPOUT = ("the model has no dropout layer with a rate above 0, so MC dropout would repeat one prediction; "
               "train a model with dropout (e.g. --dropout 0.5; recurrent forecasters: --model-arg "
               "recurrent_dropout=0.2) or leave MC dropout out.")
@@ -117,6 +118,10 @@ class MCDropout:
         self.sites = dropout_sites(self.model)
         if not self.sites:
             raise ConfigError(NO_DROPOUT)
+        if self.passes < FEW_PASSES:
+            log.warning("only %d MC pass(es): sigma_mc, mutual_info_mc and variation_ratio_mc are 0 at one pass and "
+                        "coarse below %d (variation ratio moves in steps of 1/T); use --mc 100 to rank images by them.",
+                        self.passes, FEW_PASSES)
         fast_ok = isinstance(self.model, nn.Sequential) and all(any(s is c for c in self.model) for s in self.sites)
         if self.engine == "fast" and not fast_ok:
             raise ConfigError("the fast MC engine needs an nn.Sequential whose dropouts are direct children; "
