@@ -51,7 +51,9 @@ def test_novel_images_from_another_dataset(holdout_run, tmp_path):
     ds = kw.open_dataset("digits")
     known = ds.subset(np.flatnonzero(ds.labels != 9)[:200])
     novel = kw.dataset_from_arrays(np.random.default_rng(0).uniform(0, 16, (50, 8, 8)), None)
-    summary = evaluate_run(holdout_run, known, tmp_path, mc=10, novel=novel, progress=False, report=False)
+    # these 200 known images include training images: said explicitly, as a user would have to
+    summary = evaluate_run(holdout_run, known, tmp_path, mc=10, novel=novel, progress=False, report=False,
+                           allow_training_images=True)
     assert summary["images"] == 200 and summary["novelty"]["novel_images"] == 50
 
 
@@ -64,3 +66,42 @@ def test_evaluate_from_the_cli(holdout_run, tmp_path):
                                  str(tmp_path / "ev"), "--quiet"])
     assert r.exit_code == 0, r.output
     assert "AUROC" in r.output and "Wilson" in r.output and "@80%" in r.output
+
+
+@pytest.fixture(scope="module")
+def npz_run(tmp_path_factory):
+    """A run trained on digits saved as an NPZ file, d/digits.npz."""
+    root = tmp_path_factory.mktemp("npz")
+    ds = kw.open_dataset("digits")
+    (root / "d").mkdir()
+    np.savez(root / "d" / "digits.npz", x=ds.images(np.arange(len(ds))), y=ds.labels)
+    cfg = kw.TrainConfig(kw.DataConfig(str(root / "d" / "digits.npz")), kw.ModelConfig("mlp", {"hidden": 16}),
+                         epochs=1, progress=False)
+    return root, kw.load_run(kw.train(cfg, root / "run"))
+
+
+def _evaluated(run, data, out, **kw_):
+    return evaluate_run(run, kw.open_dataset(data), out, mc=None, progress=False, report=False, **kw_)
+
+
+def test_the_training_data_is_recognised_by_content_however_its_path_is_spelled(npz_run, tmp_path, monkeypatch):
+    import shutil
+
+    root, run = npz_run
+    test_images = run.info["data"]["sizes"]["test"]
+    shutil.copy(root / "d" / "digits.npz", tmp_path / "copy.npz")
+    monkeypatch.chdir(root)
+    for spelling in (root / "d" / ".." / "d" / "digits.npz", "d/digits.npz", tmp_path / "copy.npz"):
+        assert _evaluated(run, spelling, tmp_path / "e")["images"] == test_images, spelling
+
+
+def test_other_data_holding_training_images_is_refused_unless_allowed(npz_run, tmp_path):
+    root, run = npz_run
+    ds = kw.open_dataset(root / "d" / "digits.npz")
+    np.savez(tmp_path / "first.npz", x=ds.images(np.arange(900)), y=ds.labels[:900])  # half the set: train images
+    with pytest.raises(kw.DataError, match=r"training images sampled by run .* --allow-training-images"):
+        _evaluated(run, tmp_path / "first.npz", tmp_path / "e")
+    assert _evaluated(run, tmp_path / "first.npz", tmp_path / "e", allow_training_images=True)["images"] == 900
+    fresh = kw.open_dataset("digits").images(np.arange(30)) + 0.25          # images the run never saw
+    np.savez(tmp_path / "fresh.npz", x=fresh, y=ds.labels[:30])
+    assert _evaluated(run, tmp_path / "fresh.npz", tmp_path / "f")["images"] == 30

@@ -10,7 +10,9 @@ import numpy as np
 
 from ..atomic import atomic_open, write_text_atomic
 from ..data import ImageDataset
+from ..data.fingerprint import dataset_fingerprint, sampled_training_images_in
 from ..data.splits import split_dataset
+from ..errors import DataError
 from ..evaluation.perclass import confusion_matrix
 from ..evaluation.summary import (NOVELTY_CONVENTION, accuracy_summary, calibration_summary, deterministic_probs,
                                   novelty_table, per_class_table, selective_table)
@@ -23,16 +25,35 @@ from .write import batch_columns, prediction_header
 log = logging.getLogger("knowwhen")
 
 
-def run_test_images(run: Run, ds: ImageDataset) -> ImageDataset:
-    """The run's test and novel images when `ds` is the data it was trained on, else all of `ds`."""
+def run_test_images(run: Run, ds: ImageDataset, allow_training_images: bool = False) -> ImageDataset:
+    """The run's test and novel images when `ds` holds the data it was trained on (recognised by content), else
+    all of `ds`, after checking that `ds` holds none of the run's sampled training images (a DataError unless
+    `allow_training_images`)."""
     data = run.info.get("data", {})
-    if str(ds.path) != str(data.get("source")) or len(ds) != data.get("images"):
-        return ds
-    d = run.config.data
-    split = split_dataset(ds, d.val_fraction, d.test_fraction, d.holdout_classes, run.config.seed)
-    log.info("evaluating on the run's own test split (%d images) and its held-out classes (%d images)",
-             len(split.test), len(split.novel))
-    return ds.subset(np.concatenate([split.test, split.novel]))
+    if _is_training_data(data, ds):
+        d = run.config.data
+        split = split_dataset(ds, d.val_fraction, d.test_fraction, d.holdout_classes, run.config.seed)
+        log.info("%s holds the data run %s was trained on (same content); evaluating on its test split (%d images) "
+                 "and its held-out classes (%d images)", ds.path, run.path, len(split.test), len(split.novel))
+        return ds.subset(np.concatenate([split.test, split.novel]))
+    sample = data.get("training_sample", [])
+    found = sampled_training_images_in(ds, sample) if sample else 0
+    if found:
+        msg = (f"{ds.path}: {found} of the {len(sample)} training images sampled by run {run.path} are among these "
+               f"{len(ds)} images, so the scores would include images the model learned")
+        if not allow_training_images:
+            raise DataError(f"{msg}; evaluate on images it never trained on (or on the whole training data, whose "
+                            "test split is then used), or pass --allow-training-images to score them anyway.")
+        log.warning("%s (--allow-training-images).", msg)
+    return ds
+
+
+def _is_training_data(data: dict, ds: ImageDataset) -> bool:
+    """Whether `ds` has the content the run was trained on; runs saved before fingerprints compare the path."""
+    if "fingerprint" in data:
+        return len(ds) == data.get("images") and dataset_fingerprint(ds) == data["fingerprint"]
+    log.info("this run has no data fingerprint (saved by an older knowwhen): comparing the data's path instead")
+    return str(ds.path) == str(data.get("source")) and len(ds) == data.get("images")
 
 
 NOVEL, UNLABELLED = -1, -2
@@ -68,26 +89,27 @@ def _collect(run: Run, datasets: list[ImageDataset], predictions_csv: Path, **pr
 
 def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 100, seed: int = 0,
                  novel: ImageDataset | None = None, use_temperature: bool = True, batch_size: int = 512,
-                 progress: bool = True, report: bool = True) -> dict:
+                 progress: bool = True, report: bool = True, allow_training_images: bool = False) -> dict:
     """Evaluates `run` on `ds` (its test split and held-out classes, when `ds` is its training data) and
     writes metrics.json, per_class.csv, predictions.csv, calibration.csv, selective.csv, and, when there are
     novel images (`novel`, held-out classes, or classes the run never saw), novelty.csv and roc.csv;
     confusion.csv, gallery.npz (the images the report shows) and, with `report`, report.html.
 
-    Returns the content of metrics.json.
+    The training data is recognised by content, however its path is spelled; other data that contains images
+    the run trained on is refused unless `allow_training_images`. Returns the content of metrics.json.
 
     Example:
         >>> summary = evaluate_run(load_run("runs/fmnist"), open_dataset("fashion-mnist"), "eval/")  # doctest: +SKIP
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    datasets = [(run_test_images(run, ds), False)] + ([(novel, True)] if novel is not None else [])
+    datasets = [(run_test_images(run, ds, allow_training_images), False)]
+    datasets += [(novel, True)] if novel is not None else []
     arrays = _collect(run, datasets, out / "predictions.csv", batch_size=batch_size, progress=progress, mc=mc,
                       seed=seed, use_temperature=use_temperature)
     y, m = arrays["y"], arrays["measures"]
     known, novel_mask = y >= 0, y == NOVEL
     if not known.any():
-        from ..errors import DataError
         raise DataError(f"{ds.path}: none of the images belongs to the run's classes; nothing to evaluate.")
     ym = {k: v[known] for k, v in m.items()}
     summary = _summary(run, y[known], arrays["logits"][known], ym, mc, seed, use_temperature)

@@ -10,6 +10,7 @@ import numpy as np
 from .. import __version__
 from ..config import TrainConfig, config_to_dict
 from ..data import ImageDataset, open_dataset
+from ..data.fingerprint import dataset_fingerprint, training_sample_hashes
 from ..data.loader import make_loader
 from ..data.normalize import Normalizer, fit_normalizer
 from ..data.splits import Split, split_dataset
@@ -25,8 +26,13 @@ from .run import load_run
 log = logging.getLogger("knowwhen")
 
 
-def _payload(config: TrainConfig, ds: ImageDataset, split: Split, normalizer: Normalizer, status: str,
-             **extra) -> dict:
+def _content(ds: ImageDataset, split: Split, seed: int) -> dict:
+    """What identifies the training data by content (see `knowwhen.data.fingerprint`)."""
+    return {"fingerprint": dataset_fingerprint(ds), "training_sample": training_sample_hashes(ds, split.train, seed)}
+
+
+def _payload(config: TrainConfig, ds: ImageDataset, split: Split, normalizer: Normalizer, content: dict,
+             status: str, **extra) -> dict:
     counts = lambda idx: np.bincount(ds.labels[idx], minlength=len(ds.class_names)).tolist()  # noqa: E731
     return {
         "knowwhen_version": __version__,
@@ -38,7 +44,8 @@ def _payload(config: TrainConfig, ds: ImageDataset, split: Split, normalizer: No
         "train": config_to_dict(config),
         "data": {"source": ds.path, "format": ds.format, "images": len(ds), "class_names": list(ds.class_names),
                  "holdout_classes": list(config.data.holdout_classes), "sizes": split.sizes(),
-                 "class_counts": {k: counts(getattr(split, k)) for k in ("train", "val", "test", "novel")}},
+                 "class_counts": {k: counts(getattr(split, k)) for k in ("train", "val", "test", "novel")},
+                 **content},
         **extra,
     }
 
@@ -78,11 +85,12 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
                           f"{saved['data'].get('sizes')} then, {split.sizes()} now); resume on the same data.")
     normalizer = (Normalizer.from_dict(saved["normalization"]) if saved
                   else fit_normalizer(ds, split.train, d.clip_percentiles, config.seed))
+    content = _content(ds, split, config.seed) if lead else {}
     seed_everything(config.seed)
     net = create_model(config.model.name, ds.shape, len(split.class_names), **config.model.args)
     if lead:
         out.mkdir(parents=True, exist_ok=True)
-        write_config(out, _payload(config, ds, split, normalizer, "training"))
+        write_config(out, _payload(config, ds, split, normalizer, content, "training"))
 
     from ..training.classifier import Classifier
 
@@ -97,7 +105,7 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
                 ckpt_path=ckpt, weights_only=True)
     if not trainer.is_global_zero:
         return None  # the other DDP processes leave the run directory to rank 0
-    write_config(out, _payload(config, ds, split, normalizer, "complete", **_final(trainer, out, ds, split, config)))
+    write_config(out, _payload(config, ds, split, normalizer, content, "complete", **_final(trainer, out, ds, split, config)))
     (out / RESUME).unlink(missing_ok=True)
     return out
 

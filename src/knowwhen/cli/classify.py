@@ -149,6 +149,8 @@ def evaluate(
     seed: int = typer.Option(0, help="Seed of the dropout masks."),
     novel: Optional[str] = typer.Option(None, help="Images of classes the run never saw (all counted as novel)."),
     no_temperature: bool = typer.Option(False, "--no-temperature", help="Ignore the run's fitted temperature."),
+    allow_training_images: bool = typer.Option(False, help="Score DATA even when it holds images the run trained "
+                                               "on (otherwise refused; the run's own data uses its test split)."),
     batch_size: int = typer.Option(512, help="Images per batch."),
     fmt: Optional[str] = DATA_FORMAT,
     option: List[str] = DATA_OPTION,
@@ -164,7 +166,8 @@ def evaluate(
     loaded = load_run(run)
     ds = open_data(data, fmt, option, skip_bad)
     novel_ds = open_data(novel, fmt, option, skip_bad) if novel else None
-    summary = evaluate_run(loaded, ds, out, mc or None, seed, novel_ds, not no_temperature, batch_size, not quiet)
+    summary = evaluate_run(loaded, ds, out, mc or None, seed, novel_ds, not no_temperature, batch_size, not quiet,
+                           allow_training_images=allow_training_images)
     typer.echo(format_summary(summary))
     typer.echo(f"wrote {out}/metrics.json, the tables beside it and the report {out}/report.html")
 
