@@ -169,3 +169,10 @@ def test_devices_2_launches_two_processes_with_fabric(digits_run, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.count("wrote 1797 predictions") == 1
     assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+
+
+def test_the_bar_of_each_part_says_which_part_it_is(digits_run, tmp_path, capsys):
+    run, ds = kw.load_run(digits_run), kw.open_dataset("digits")
+    kw.write_predictions(run, ds, tmp_path / "p.csv", kw.PredictOptions(part_size=600, progress=True))
+    err = capsys.readouterr().err
+    assert "part 1 of 3" in err and "part 3 of 3" in err

@@ -1,5 +1,6 @@
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -9,10 +10,12 @@ import time
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 from safetensors.torch import load_file
 
 import knowwhen as kw
 from knowwhen.classify.predict import predict_proba
+from knowwhen.cli import app
 
 
 def _cfg(**kw_):
@@ -84,7 +87,7 @@ def test_existing_run_is_not_overwritten_by_accident(tmp_path):
         kw.train(_cfg(epochs=1, lr=0.1), tmp_path / "r", resume=True)
 
 
-def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, caplog):
     epochs = 12  # long enough that the kill lands mid-run
     full = kw.train(_cfg(epochs=epochs, patience=None), tmp_path / "full")
     out = tmp_path / "killed"
@@ -104,7 +107,11 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
         pytest.skip("the training process finished before it could be killed")
     with pytest.raises(kw.CheckpointError, match="did not finish"):
         kw.load_run(out)
-    kw.train(_cfg(epochs=epochs, patience=None), out, resume=True)
+    finished = len((out / "metrics.csv").read_text().splitlines()) - 1
+    with caplog.at_level(logging.INFO, logger="knowwhen"):    # the short form: the run's saved settings
+        r = CliRunner().invoke(app, ["train", "--resume", "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert f"resuming {out} after epoch {finished} of at most {epochs}" in caplog.text
     a, b = load_file(str(full / "model.safetensors")), load_file(str(out / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = list(csv.DictReader(open(out / "metrics.csv")))
@@ -143,3 +150,33 @@ def test_vgg_trains_on_the_real_deeploc_file_with_percentile_clipping(tmp_path):
     assert run.normalizer.clip_low is not None and 30_000 < run.normalizer.clip_low[0] < run.normalizer.clip_high[0]
     probs = kw.predict_proba(run, kw.open_dataset(DEEPLOC).images(np.arange(36)))
     assert probs.shape == (36, 11) and np.isfinite(probs).all()
+
+
+def test_off_a_terminal_training_logs_one_line_per_epoch_counted_from_one(tmp_path, caplog):
+    import logging
+
+    cfg = kw.TrainConfig(kw.DataConfig("digits"), kw.ModelConfig("mlp", {"hidden": 16}), epochs=2, patience=None)
+    with caplog.at_level(logging.INFO, logger="knowwhen"):
+        kw.train(cfg, tmp_path / "r")                     # progress on; pytest's stderr is no terminal
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert [ln.split(":")[0] for ln in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert "train_loss" in lines[0] and "val_acc" in lines[0] and lines[0].endswith(" s)")
+
+
+def test_the_progress_bar_counts_epochs_from_one():
+    from types import SimpleNamespace
+
+    from tqdm import tqdm
+
+    from knowwhen.training.progress import EpochBar
+
+    bar = EpochBar()
+    bar.train_progress_bar = tqdm(disable=True)
+    trainer = SimpleNamespace(current_epoch=0, max_epochs=10, num_training_batches=5, fast_dev_run=False,
+                              val_check_interval=1.0, check_val_every_n_epoch=1, num_val_batches=[])
+    bar._trainer = trainer
+    try:
+        bar.on_train_epoch_start(trainer)
+    except AttributeError:
+        pytest.skip("this Lightning's bar needs more of a trainer than the fake gives")
+    assert bar.train_progress_bar.desc.startswith("Epoch 1/10")   # tqdm adds ": "

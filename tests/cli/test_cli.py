@@ -107,6 +107,10 @@ def test_resume_from_the_cli_after_an_interrupted_run(tmp_path):
     r = runner.invoke(app, args + ["--resume"])
     assert r.exit_code == 0, r.output
     assert json.loads((run / "config.json").read_text())["status"] == "complete"
+    r = runner.invoke(app, ["train", "--out", str(run)])
+    assert r.exit_code == 2 and "DATA is missing" in r.stderr and "--resume --out RUN" in r.stderr
+    r = runner.invoke(app, ["forecast", "train", "--out", str(run)])
+    assert r.exit_code == 2 and "SERIES is missing" in r.stderr
 
 
 def test_demo_falls_back_to_digits_and_says_so(tmp_path, monkeypatch):

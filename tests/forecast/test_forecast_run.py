@@ -163,7 +163,9 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_weights(tmp_path, monke
     monkeypatch.undo()
     with pytest.raises(ConfigError, match="--resume"):
         train_forecaster(cfg, tmp_path / "cut")
-    resumed = load_file(str(train_forecaster(cfg, tmp_path / "cut", resume=True) / "model.safetensors"))
+    r = runner.invoke(app, ["forecast", "train", "--resume", "--out", str(tmp_path / "cut"), "--quiet"])  # short form
+    assert r.exit_code == 0, r.output
+    resumed = load_file(str(tmp_path / "cut" / "model.safetensors"))
     assert whole.keys() == resumed.keys() and all(np.array_equal(whole[k], resumed[k]) for k in whole)
 
 

@@ -2,6 +2,7 @@
 directory."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from ..errors import ConfigError
 from ..models import check_model_task, create_model
 from ..seed import seed_everything
 from ..training.callbacks import BestWeights, EpochMetrics
-from ..training.rundir import RESUME, prepare_run_dir, write_config
+from ..training.rundir import RESUME, prepare_run_dir, resume_message, saved_config, write_config
 from ..training.trainer import make_trainer, quiet_lightning
 from .holdout import split_metrics
 from .run import load_run
@@ -99,8 +100,7 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
                                               trainer.global_rank, trainer.world_size)
     ckpt = out / RESUME if resume and (out / RESUME).exists() else None
     if resume and lead:
-        log.info("resuming %s after its last finished epoch" if ckpt else
-                 "%s: no epoch had finished; starting its training again", out)
+        log.info(resume_message(out, ckpt is not None, config.epochs))
     trainer.fit(Classifier(net, config), loader(split.train, True), loader(split.val, False) if has_val else None,
                 ckpt_path=ckpt, weights_only=True)
     if not trainer.is_global_zero:
@@ -108,6 +108,17 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
     write_config(out, _payload(config, ds, split, normalizer, content, "complete", **_final(trainer, out, ds, split, config)))
     (out / RESUME).unlink(missing_ok=True)
     return out
+
+
+def resume_training(out: str | Path, epochs: int | None = None, progress: bool = True) -> Path | None:
+    """Continues the interrupted run in `out` with the settings it saved (its data, model and optimiser);
+    `epochs` may raise its maximum. Returns what `train` returns.
+
+    Example:
+        >>> resume_training("runs/fmnist")  # doctest: +SKIP
+    """
+    config = dataclasses.replace(saved_config(out, TrainConfig, "train"), progress=progress)
+    return train(config if epochs is None else dataclasses.replace(config, epochs=epochs), out, resume=True)
 
 
 def _final(trainer, out: Path, ds: ImageDataset, split: Split, config: TrainConfig) -> dict:

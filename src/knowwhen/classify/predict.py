@@ -82,8 +82,8 @@ def predict(run: Run, images: np.ndarray) -> np.ndarray:
 
 def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress: bool = True,
                     mc: int | MCDropout | None = None, seed: int = 0, use_temperature: bool = True,
-                    keep_passes: bool = False, engine: str = "auto",
-                    device: str | torch.device = "cpu") -> Iterator[PredictionBatch]:
+                    keep_passes: bool = False, engine: str = "auto", device: str | torch.device = "cpu",
+                    part: tuple[int, int] | None = None) -> Iterator[PredictionBatch]:
     """Yields PredictionBatch for every image of `ds`, in order; memory stays one batch.
 
     Args:
@@ -93,6 +93,7 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
         use_temperature: divide logits by the run's fitted temperature (when it has one).
         keep_passes: also return every pass (T, n, K): for small sets only.
         device: where the model runs (e.g. "cuda:0"); results come back as NumPy arrays.
+        part: (k, n) when `ds` is part k of n of a larger prediction: the progress bar says so.
     """
     from tqdm.auto import tqdm
 
@@ -102,6 +103,7 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
     engine_ = mc if isinstance(mc, MCDropout) else MCDropout(run.model, mc, seed, engine, temperature=t) if mc else None
     names = np.asarray(ds.class_names + ("",))  # label -1 (unknown) picks ""
     desc = f"predicting (MC x{engine_.passes})" if engine_ else "predicting"
+    desc += f", part {part[0]} of {part[1]}" if part else ""
     bar = tqdm(total=len(ds), unit="img", desc=desc, disable=not progress,
                file=sys.stderr, leave=False)
     with bar:

@@ -125,7 +125,8 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
             continue
         sub = ds.subset(np.arange(k * o.part_size, min(len(ds), (k + 1) * o.part_size)))
         batches = predict_dataset(run, sub, o.batch_size, o.progress, engine_, o.seed, o.use_temperature,
-                                  o.passes_out is not None, device=ranks.device)
+                                  o.passes_out is not None, device=ranks.device,
+                                  part=(k + 1, len(parts)) if len(parts) > 1 else None)
         write_part(parts[k], _columns(batches, header, classes, passes), header)
     ranks.wait()
     if ranks.lead and all(p.exists() for p in parts):

@@ -112,5 +112,6 @@ LR = typer.Option(1e-3, help="Learning rate.")
 OPTIMIZER = typer.Option("adam", help="adam or sgd.")
 WEIGHT_DECAY = typer.Option(0.0, help="L2 weight decay.")
 MAX_MINUTES = typer.Option(None, help="Stop after this many minutes (best epoch kept).")
-RESUME = typer.Option(False, help="Continue an interrupted run in --out (repeat the same options).")
+RESUME = typer.Option(False, help="Continue an interrupted run in --out: alone (its saved settings are used), or "
+                      "with the original command's data and options.")
 OVERWRITE = typer.Option(False, help="Replace a run already in --out.")

@@ -30,10 +30,12 @@ def _clip(text: Optional[str]):
 @app.command()
 @handle_errors
 def train(
-    data: str = typer.Argument(..., help="Path to images (file or folder) or a built-in name: digits, fashion-mnist."),
+    data: Optional[str] = typer.Argument(None, help="Path to images (file or folder) or a built-in name: digits, "
+                                         "fashion-mnist. Leave out with --resume: the run's saved settings are used."),
     out: Path = typer.Option(..., "--out", help="Run directory to write."),
     model: str = typer.Option("cnn", help="Model name (see `knowwhen models`)."),
-    epochs: int = typer.Option(10, help="Maximum number of epochs."),
+    epochs: Optional[int] = typer.Option(None, help="Maximum number of epochs [default: 10; with --resume alone: "
+                                         "the run's own]."),
     batch_size: int = typer.Option(128, help="Images per batch."),
     lr: float = LR,
     optimizer: str = OPTIMIZER,
@@ -71,9 +73,19 @@ def train(
     """Train a model and save the run.
 
     Example: knowwhen train fashion-mnist --model cnn --epochs 10 --out runs/fmnist --holdout-class Shirt
+
+    After a crash: knowwhen train --resume --out runs/fmnist
     """
     from ..classify import train as train_run
+    from ..classify.fit import resume_training
     from ..config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
+
+    if data is None:
+        if not resume:
+            raise ConfigError("DATA is missing: give the images to train on (e.g. knowwhen train fashion-mnist --out "
+                              "runs/f), or continue a run with --resume --out RUN.")
+        run_dir = resume_training(out, epochs, not quiet)
+        return _print_result(run_dir) if run_dir is not None else None
 
     args = parse_pairs(model_arg, "--model-arg")
     if dropout is not None:
@@ -82,7 +94,7 @@ def train(
         DataConfig(data, fmt, parse_pairs(option, "--option"), val_fraction, test_fraction,
                    tuple(holdout_class or ()), _clip(clip_percentiles), skip_bad),
         ModelConfig(model, args), AugmentConfig(rotate, zoom, shear, shift, hflip, vflip),
-        optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, loss=loss, epochs=epochs,
+        optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, loss=loss, epochs=epochs or 10,
         batch_size=batch_size, patience=patience or None, seed=seed, max_minutes=max_minutes, progress=not quiet,
         num_workers=workers, devices=devices, num_nodes=num_nodes, strategy=strategy, accelerator=accelerator)
     run_dir = train_run(config, out, resume=resume, overwrite=overwrite)

@@ -13,7 +13,6 @@ forecast_app = typer.Typer(no_args_is_help=True, help="Forecast time series with
                            "train, predict, evaluate, info.")
 app.add_typer(forecast_app, name="forecast")
 
-SERIES = typer.Argument(..., help="A CSV (a time column, then value columns) or a built-in series: sunspots, nile, co2.")
 OWN_SERIES = typer.Argument(None, help="The series to forecast (default: the run's own training series).")
 RUN = typer.Argument(..., help="Run directory made by `knowwhen forecast train`.")
 SEED = typer.Option(0, help="Seed of the dropout masks and the noise draws.")
@@ -27,7 +26,8 @@ NO_NOISE = typer.Option(False, "--no-noise", help="Interval from the MC passes a
 @forecast_app.command("train")
 @handle_errors
 def train(
-    data: str = SERIES,
+    data: Optional[str] = typer.Argument(None, help="A CSV (a time column, then value columns) or a built-in series: "
+                                         "sunspots, nile, co2. Leave out with --resume: the run's saved settings."),
     out: Path = typer.Option(..., "--out", help="Run directory to write."),
     model: str = typer.Option("gru", help="tcn, rnn, gru or lstm (see `knowwhen models`)."),
     window: int = typer.Option(48, help="Past time steps the model sees."),
@@ -37,7 +37,8 @@ def train(
                                   "of the series in training, and over the whole history when forecasting."),
     loss: str = typer.Option("mse", help="mse, mae, huber or logcosh."),
     huber_delta: float = typer.Option(1.0, help="Huber's delta, in scaled (standardised) units."),
-    epochs: int = typer.Option(100, help="Maximum number of epochs."),
+    epochs: Optional[int] = typer.Option(None, help="Maximum number of epochs [default: 100; with --resume alone: "
+                                         "the run's own]."),
     batch_size: int = typer.Option(32, help="Windows per batch."),
     lr: float = LR,
     optimizer: str = OPTIMIZER,
@@ -66,10 +67,20 @@ def train(
     """Train a forecaster on the earlier part of a series and save the run.
 
     Example: knowwhen forecast train sunspots --model gru --window 24 --horizon 3 --transform sqrt --out runs/sun
+
+    After a crash: knowwhen forecast train --resume --out runs/sun
     """
     from ..config import ForecastConfig, ModelConfig, SeriesConfig
+    from ..errors import ConfigError
     from ..forecast import load_forecaster, train_forecaster
+    from ..forecast.train import resume_forecaster
     from ..report.text import describe_forecaster
+
+    if data is None:
+        if not resume:
+            raise ConfigError("SERIES is missing: give the series to train on (e.g. knowwhen forecast train sunspots "
+                              "--out runs/sun), or continue a run with --resume --out RUN.")
+        return typer.echo(describe_forecaster(load_forecaster(resume_forecaster(out, epochs, not quiet))))
 
     args = parse_pairs(model_arg, "--model-arg")
     if dropout is not None:
@@ -78,7 +89,7 @@ def train(
         SeriesConfig(data, time_column, tuple(columns.split(",")) if columns else (), target, fill, allow_gaps,
                      transform, val_fraction, test_fraction),
         ModelConfig(model, args), window, horizon, multistep, stateful, loss, huber_delta, optimizer=optimizer, lr=lr,
-        weight_decay=weight_decay, epochs=epochs, batch_size=batch_size, patience=patience or None, seed=seed,
+        weight_decay=weight_decay, epochs=epochs or 100, batch_size=batch_size, patience=patience or None, seed=seed,
         max_minutes=max_minutes, progress=not quiet)
     run_dir = train_forecaster(config, out, resume=resume, overwrite=overwrite)
     typer.echo(describe_forecaster(load_forecaster(run_dir)))

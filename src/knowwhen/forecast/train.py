@@ -18,7 +18,7 @@ from ..seed import seed_everything
 from ..data.series import (Series, Windows, inverse_transform, make_windows, open_configured_series, targets,
                            time_at, time_step, transform_series)
 from ..training.callbacks import BestWeights, EpochMetrics
-from ..training.rundir import RESUME, prepare_run_dir, write_config
+from ..training.rundir import RESUME, prepare_run_dir, resume_message, saved_config, write_config
 from ..training.trainer import make_trainer, quiet_lightning
 from .run import TASK, load_forecaster, target_index
 
@@ -163,6 +163,8 @@ def train_forecaster(config: ForecastConfig, out: str | Path, series: Series | N
     from ..training.regressor import Regressor, StatefulRegressor
 
     ckpt = out / RESUME if resume and (out / RESUME).exists() else None
+    if resume:
+        log.info(resume_message(out, ckpt is not None, config.epochs))
     if config.stateful:
         module, (train_loader, val_loader) = StatefulRegressor(net, config), _stateful_loaders(series, w, config)
     else:
@@ -173,6 +175,14 @@ def train_forecaster(config: ForecastConfig, out: str | Path, series: Series | N
     write_config(out, _payload(config, series, w, "complete", **_final(trainer, out, series, w, config)))
     (out / RESUME).unlink(missing_ok=True)
     return out
+
+
+def resume_forecaster(out: str | Path, epochs: int | None = None, progress: bool = True) -> Path:
+    """Continues the interrupted forecaster run in `out` with the settings it saved; `epochs` may raise its
+    maximum."""
+    config = dataclasses.replace(saved_config(out, ForecastConfig, "forecast"), progress=progress)
+    return train_forecaster(config if epochs is None else dataclasses.replace(config, epochs=epochs), out,
+                            resume=True)
 
 
 def _final(trainer, out: Path, series: Series, w: Windows, config: ForecastConfig) -> dict:

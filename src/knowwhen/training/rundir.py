@@ -81,6 +81,26 @@ def config_field(payload: dict, key: str, path: Path):
     return payload[key]
 
 
+def saved_config(run_dir: str | Path, cls, key: str):
+    """The config dataclass `cls` a run saved under `key` in its config.json ("train" or "forecast")."""
+    run_dir = Path(run_dir)
+    payload = read_config(run_dir)
+    return config_from_dict(cls, config_field(payload, key, run_dir), f"{run_dir / CONFIG}: {key}")
+
+
+def finished_epochs(run_dir: str | Path) -> int:
+    """Epochs a run has finished, from its metrics.csv (0 when none)."""
+    path = Path(run_dir) / METRICS
+    return max(0, len(path.read_text(encoding="utf-8").splitlines()) - 1) if path.exists() else 0
+
+
+def resume_message(run_dir: Path, has_state: bool, epochs: int) -> str:
+    """What resuming `run_dir` will do, for the log: the epoch it continues after, or a fresh start."""
+    if not has_state:
+        return f"{run_dir}: no epoch had finished; starting its training again"
+    return f"resuming {run_dir} after epoch {finished_epochs(run_dir)} of at most {epochs}"
+
+
 # Fields that may change when a run is resumed: they do not change what is learned.
 _RESUMABLE_CHANGES = {"epochs", "progress", "num_workers", "max_minutes", "devices", "num_nodes", "strategy"}
 

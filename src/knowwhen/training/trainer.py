@@ -11,8 +11,8 @@ from .callbacks import METRIC_COLUMNS, BestWeights, EpochMetrics, ResumeState
 
 def make_trainer(config, out: Path, monitor: str, has_val: bool, columns: tuple[str, ...] = METRIC_COLUMNS):
     """A Lightning Trainer that writes the run directory `out`: metrics.csv (`columns`), the best weights by
-    `monitor`, the resume state, early stopping. `config` is a TrainConfig or a ForecastConfig (the latter has no
-    distributed settings: one process)."""
+    `monitor`, the resume state, early stopping, and progress (a bar on a terminal, a line per epoch elsewhere).
+    `config` is a TrainConfig or a ForecastConfig (the latter has no distributed settings: one process)."""
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping
 
@@ -20,10 +20,14 @@ def make_trainer(config, out: Path, monitor: str, has_val: bool, columns: tuple[
     if config.patience is not None:
         callbacks.append(EarlyStopping(monitor, patience=config.patience, check_on_train_epoch_end=not has_val))
     callbacks.append(ResumeState(out))
+    from .progress import EpochBar, progress_callbacks
+
+    callbacks += progress_callbacks(config.progress, columns[1:-2])  # the logged metrics, without epoch, lr, seconds
     return L.Trainer(
         max_epochs=config.epochs, accelerator=config.accelerator, devices=getattr(config, "devices", 1),
         num_nodes=getattr(config, "num_nodes", 1), strategy=getattr(config, "strategy", "auto"), logger=False,
-        callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=config.progress,
+        callbacks=callbacks, enable_checkpointing=False,
+        enable_progress_bar=any(isinstance(c, EpochBar) for c in callbacks),
         enable_model_summary=False, num_sanity_val_steps=0, deterministic=True,
         max_time=timedelta(minutes=config.max_minutes) if config.max_minutes else None,
         use_distributed_sampler=False, default_root_dir=str(out),
