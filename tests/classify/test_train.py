@@ -180,3 +180,31 @@ def test_the_progress_bar_counts_epochs_from_one():
     except AttributeError:
         pytest.skip("this Lightning's bar needs more of a trainer than the fake gives")
     assert bar.train_progress_bar.desc.startswith("Epoch 1/10")   # tqdm adds ": "
+
+
+def _tiny_npz(path, per_class=10):
+    ds = kw.open_dataset("digits")
+    idx = np.concatenate([np.flatnonzero(ds.labels == c)[:per_class] for c in range(4)])
+    np.savez(path, x=ds.images(idx), y=ds.labels[idx])
+    return path
+
+
+def test_tiny_splits_are_warned_about_and_get_no_temperature(tmp_path, caplog):
+    data = _tiny_npz(tmp_path / "tiny.npz")
+    cfg = _cfg(data=kw.DataConfig(str(data)), epochs=1)
+    with caplog.at_level(logging.WARNING, logger="knowwhen"):
+        run = kw.load_run(kw.train(cfg, tmp_path / "r"))
+    assert "the val split has only 4 images" in caplog.text and "the test split has only 8 images" in caplog.text
+    assert run.temperature == 1.0 and "temperature" not in run.metrics
+    assert "not fitted: 4 validation image(s)" in run.info["temperature_note"]
+    r = CliRunner().invoke(app, ["info", str(tmp_path / "r")])
+    assert "temperature 1.0000 (not fitted: 4 validation image(s), fewer than 50" in r.output
+    kw.evaluate_run(run, kw.open_dataset(data), tmp_path / "e", mc=None, progress=False)
+    assert "not fitted: 4 validation image(s)" in (tmp_path / "e" / "report.html").read_text()
+
+
+def test_a_split_asked_for_but_empty_is_refused_before_anything_is_written(tmp_path):
+    data = _tiny_npz(tmp_path / "tiny.npz")
+    with pytest.raises(kw.ConfigError, match=r"--val-fraction 0.01 of 40 images gives no val images"):
+        kw.train(_cfg(data=kw.DataConfig(str(data), val_fraction=0.01), epochs=1), tmp_path / "r")
+    assert not (tmp_path / "r").exists()

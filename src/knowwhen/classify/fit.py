@@ -21,10 +21,26 @@ from ..seed import seed_everything
 from ..training.callbacks import BestWeights, EpochMetrics
 from ..training.rundir import RESUME, prepare_run_dir, resume_message, saved_config, write_config
 from ..training.trainer import make_trainer, quiet_lightning
-from .holdout import split_metrics
+from .holdout import MIN_TEMPERATURE_IMAGES, split_metrics, temperature_note
 from .run import load_run
 
 log = logging.getLogger("knowwhen")
+
+
+MIN_SPLIT = 50  # below this many images a split's accuracy is a rough estimate (a 95% interval near +-14 points)
+
+
+def _check_split_sizes(ds: ImageDataset, split: Split, d) -> None:
+    """Refuses a validation or test split that was asked for but came out empty; warns about small ones."""
+    for name, fraction in (("val", d.val_fraction), ("test", d.test_fraction)):
+        n, flag = len(getattr(split, name)), f"--{name}-fraction"
+        if n == 0 and fraction > 0:
+            raise ConfigError(f"{ds.path}: {flag} {fraction} of {len(ds)} images gives no {name} images (each class "
+                              f"rounds to 0); raise {flag}, or set it to 0 to train without a {name} split.")
+        if 0 < n < MIN_SPLIT:
+            extra = f"; no temperature is fitted on fewer than {MIN_TEMPERATURE_IMAGES}" if name == "val" else ""
+            log.warning("%s: the %s split has only %d images: its accuracy is a rough estimate%s.", ds.path, name, n,
+                        extra)
 
 
 def _content(ds: ImageDataset, split: Split, seed: int) -> dict:
@@ -76,6 +92,7 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
     d = config.data
     ds = dataset if dataset is not None else open_dataset(d.source, d.format, d.options, d.skip_bad)
     split = split_dataset(ds, d.val_fraction, d.test_fraction, d.holdout_classes, config.seed)
+    _check_split_sizes(ds, split, d)
     has_val = len(split.val) > 0
     trainer = make_trainer(config, out, "val_loss" if has_val else "train_loss", has_val)
     # Under DDP every process runs this function; only rank 0 prepares and writes the run directory.
@@ -130,5 +147,7 @@ def _final(trainer, out: Path, ds: ImageDataset, split: Split, config: TrainConf
                **split_metrics(load_run(out, allow_incomplete=True), ds, split, config)}
     # Summed from metrics.csv so that time spent before a --resume counts too.
     seconds = sum(float(r["seconds"]) for r in epochs.rows)
-    # Prediction divides logits by this temperature (1.0 when there was no validation split to fit it on).
-    return {"metrics": metrics, "train_seconds": round(seconds, 2), "temperature": metrics.get("temperature", 1.0)}
+    # Prediction divides logits by this temperature (1.0 when too few validation images were there to fit it).
+    note = temperature_note(len(split.val))
+    return {"metrics": metrics, "train_seconds": round(seconds, 2), "temperature": metrics.get("temperature", 1.0),
+            **({"temperature_note": note} if note else {})}

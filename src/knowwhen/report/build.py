@@ -61,7 +61,8 @@ def _summary_section(summary: dict, run: dict) -> Section:
     cal = summary["calibration"]
     rows.append({"": "ECE before / after temperature scaling",
                  "value": f"{cal['deterministic']['ece']:.4f} / {cal['temperature_scaled']['ece']:.4f} "
-                          f"(T = {summary['temperature']:.3f})"})
+                          f"(T = {summary['temperature']:.3f}"
+                          + (f"; {run['temperature_note']})" if run.get("temperature_note") else ")")})
     if "novelty" in summary:
         best = max(summary["novelty"]["measures"], key=lambda r: r["auroc"])
         rows.append({"": "best novelty measure", "value": f"{best['measure']} (AUROC {best['auroc']:.3f})"})

@@ -46,7 +46,8 @@ def describe_run(run) -> str:
              f"{data.get('sizes')}, held out: {', '.join(data.get('holdout_classes', [])) or 'none'}"]
     lines += [f"  {k:<14} {v:.4f}" if isinstance(v, float) else f"  {k:<14} {v}" for k, v in run.metrics.items()]
     lines += [f"normalisation per channel: mean {_fmt(norm.mean)}, std {_fmt(norm.std)}{clip}",
-              f"temperature {run.temperature:.4f} (fitted on the validation logits; applied by predict)",
+              f"temperature {run.temperature:.4f} ("
+              f"{run.info.get('temperature_note') or 'fitted on the validation logits; applied by predict'})",
               f"training time {run.info.get('train_seconds', 0):.1f} s"]
     return "\n".join(lines)
 
