@@ -105,3 +105,20 @@ def test_other_data_holding_training_images_is_refused_unless_allowed(npz_run, t
     fresh = kw.open_dataset("digits").images(np.arange(30)) + 0.25          # images the run never saw
     np.savez(tmp_path / "fresh.npz", x=fresh, y=ds.labels[:30])
     assert _evaluated(run, tmp_path / "fresh.npz", tmp_path / "f")["images"] == 30
+
+
+def test_metrics_nll_is_computed_from_the_logits(holdout_run, tmp_path):
+    import torch
+    from scipy.special import logsumexp
+
+    from knowwhen.classify.evaluate import run_test_images
+
+    summary = evaluate_run(holdout_run, kw.open_dataset("digits"), tmp_path, mc=None, progress=False, report=False)
+    ds = run_test_images(holdout_run, kw.open_dataset("digits"))
+    known = np.flatnonzero(ds.labels != 9)
+    with torch.no_grad():
+        z = holdout_run.model(holdout_run.preprocess(ds.images(known))).double().numpy()
+    y = np.array([holdout_run.class_names.index(ds.class_names[c]) for c in ds.labels[known]])
+    for name, t in (("deterministic", 1.0), ("temperature_scaled", holdout_run.temperature)):
+        independent = np.mean(logsumexp(z / t, axis=1) - z[np.arange(len(y)), y] / t)
+        assert summary["calibration"][name]["nll"] == pytest.approx(independent, rel=1e-5), name

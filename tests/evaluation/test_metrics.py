@@ -59,8 +59,32 @@ def test_ece_against_a_direct_loop():
 def test_nll_and_brier_hand_computed():
     probs = np.array([[0.13, 0.87], [0.5, 0.5]])
     y = np.array([0, 1])
-    assert negative_log_likelihood(probs, y) == pytest.approx((-math.log(0.13) - math.log(0.5)) / 2)
+    assert negative_log_likelihood(np.log(probs), y) == pytest.approx((-math.log(0.13) - math.log(0.5)) / 2)
     assert brier_score(probs, y) == pytest.approx(((0.87 ** 2 + 0.87 ** 2) + (0.25 + 0.25)) / 2)
+
+
+def test_nll_of_a_confidently_wrong_image_is_not_capped():
+    from scipy.special import logsumexp
+
+    from knowwhen.evaluation import log_softmax
+
+    logits = np.array([[0.0, 86151.0, 3.0], [2.0, 1.0, 0.5]])
+    y = np.array([0, 2])
+    independent = np.mean(logsumexp(logits, axis=1) - logits[[0, 1], y])   # scipy's logsumexp, by hand
+    assert negative_log_likelihood(log_softmax(logits), y) == pytest.approx(independent)
+    assert negative_log_likelihood(log_softmax(logits), y) > 40000       # clipped probabilities gave 16.8
+    with pytest.raises(ValueError, match="log_probs"):
+        negative_log_likelihood(np.array([[0.2, 0.8]]), [0])             # probabilities where logs belong
+
+
+def test_the_mc_mean_log_probability_is_exact_where_probabilities_underflow():
+    from knowwhen.uncertainty import MCSums, measures_from_sums
+
+    log_p = np.array([[[-1000.0, 0.0]], [[-2000.0, 0.0]], [[-1001.0, 0.0]]])   # (T=3, N=1, K=2)
+    sums = MCSums.zeros(1, 2).add(np.exp(log_p), log_p)
+    exact = np.log(np.exp(-1000.0 - (-1000.0)) + np.exp(-2000.0 + 1000.0) + np.exp(-1001.0 + 1000.0)) - 1000 - np.log(3)
+    assert measures_from_sums(sums)["log_probs_mc"][0, 0] == pytest.approx(exact)
+    assert measures_from_sums(MCSums.zeros(1, 2).add(np.exp(log_p)))["log_probs_mc"][0, 0] == -np.inf  # from probs
 
 
 def test_metrics_refuse_logits_where_probabilities_belong():

@@ -14,7 +14,7 @@ from ..data.fingerprint import dataset_fingerprint, sampled_training_images_in
 from ..data.splits import split_dataset
 from ..errors import DataError
 from ..evaluation.perclass import confusion_matrix
-from ..evaluation.summary import (NOVELTY_CONVENTION, accuracy_summary, calibration_summary, deterministic_probs,
+from ..evaluation.summary import (NOVELTY_CONVENTION, accuracy_summary, calibration_summary, deterministic_log_probs,
                                   novelty_table, per_class_table, selective_table)
 from ..tables import csv_rows, write_rows_csv
 from .gallery import save_gallery
@@ -79,7 +79,7 @@ def _collect(run: Run, datasets: list[ImageDataset], predictions_csv: Path, **pr
                 writer.writerows(csv_rows(batch_columns(b, header, classes)))
                 parts["y"].append([NOVEL if all_novel else _label_code(name, index) for name in b.labels])
                 parts["logits"].append(b.logits.astype(np.float32))
-                parts["measures"].append({name: v.astype(np.float32) if name == "probs_mc" else v
+                parts["measures"].append({name: v.astype(np.float32) if v.ndim == 2 else v
                                           for name, v in b.measures.items()})
     y = np.concatenate(parts["y"]).astype(np.int64)
     measures = {k: np.concatenate([m[k] for m in parts["measures"]]) for k in parts["measures"][0]}
@@ -113,10 +113,10 @@ def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 1
         raise DataError(f"{ds.path}: none of the images belongs to the run's classes; nothing to evaluate.")
     ym = {k: v[known] for k, v in m.items()}
     summary = _summary(run, y[known], arrays["logits"][known], ym, mc, seed, use_temperature)
-    probs = deterministic_probs(arrays["logits"][known], run.temperature)
-    if "probs_mc" in ym:
-        probs["mc"] = ym["probs_mc"].astype(np.float64)
-    calib, calib_rows = calibration_summary(probs, y[known])
+    log_probs = deterministic_log_probs(arrays["logits"][known], run.temperature)
+    if "log_probs_mc" in ym:
+        log_probs["mc"] = ym["log_probs_mc"].astype(np.float64)
+    calib, calib_rows = calibration_summary(log_probs, y[known])
     summary["calibration"] = calib
     sel, sel_rows = selective_table(ym, y[known])
     summary["selective"] = sel

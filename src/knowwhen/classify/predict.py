@@ -115,9 +115,10 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
                 with torch.no_grad():
                     batch.logits = run.model(x).cpu().numpy()
             else:
-                logits, passes = engine_.predict(x)
-                batch.logits, passes = logits.cpu().numpy(), passes.cpu().numpy()
-                batch.measures = measures_from_sums(MCSums.zeros(*batch.logits.shape).add(passes))
+                logits, log_passes = engine_.predict_log(x)
+                batch.logits, log_passes = logits.cpu().numpy(), log_passes.cpu().numpy()
+                passes = np.exp(log_passes)
+                batch.measures = measures_from_sums(MCSums.zeros(*batch.logits.shape).add(passes, log_passes))
                 batch.passes = passes if keep_passes else None
             batch.probs = softmax(batch.logits / t)
             batch.measures.update(p_max=batch.probs.max(1), pred=batch.probs.argmax(1))

@@ -55,11 +55,17 @@ def maximum_calibration_error(probs, y_true, n_bins: int = 15) -> float:
     return float(np.max(np.abs(b.accuracy[full] - b.confidence[full])))
 
 
-def negative_log_likelihood(probs, y_true, eps: float = 1e-12) -> float:
-    """Mean -ln p(true class), in nats."""
-    p = check_probs(probs)
-    y = check_labels(y_true, len(p), p.shape[1])
-    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], eps, 1.0))))
+def negative_log_likelihood(log_probs, y_true) -> float:
+    """Mean -ln p(true class), in nats, from (N, K) log-probabilities (e.g. `log_softmax(logits)`).
+
+    Takes log-probabilities, not probabilities: a probability rounded to 0 (or clipped) caps the NLL of a
+    confidently wrong image, while its log-probability keeps the true value (logits (0, 1e5): 1e5 nats, not 27.6).
+    """
+    lp = np.asarray(log_probs, dtype=np.float64)
+    if lp.ndim != 2 or np.isnan(lp).any() or (lp > 1e-6).any():
+        raise ValueError(f"log_probs must be an (N, K) array of values <= 0, got shape {lp.shape}")
+    y = check_labels(y_true, len(lp), lp.shape[1])
+    return float(-np.mean(lp[np.arange(len(y)), y]))
 
 
 def brier_score(probs, y_true) -> float:
@@ -68,6 +74,13 @@ def brier_score(probs, y_true) -> float:
     y = check_labels(y_true, len(p), p.shape[1])
     onehot = np.eye(p.shape[1])[y]
     return float(np.mean(np.sum((p - onehot) ** 2, axis=1)))
+
+
+def log_softmax(logits) -> np.ndarray:
+    """Row-wise log-softmax of (N, K) logits, in float64: z - logsumexp(z), exact for any logit size."""
+    z = np.asarray(logits, dtype=np.float64)
+    m = z.max(1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(1, keepdims=True))
 
 
 def softmax(logits) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..uncertainty.measures import MEASURES, uncertainty_scores
 from .calibration import (brier_score, expected_calibration_error, maximum_calibration_error,
-                          negative_log_likelihood, reliability_bins, softmax)
+                          log_softmax, negative_log_likelihood, reliability_bins)
 from .novelty import novelty_metrics
 from .perclass import per_class_accuracy, wilson_interval
 from .selective import oracle_baseline, random_baseline, risk_coverage_curve
@@ -32,22 +32,24 @@ def accuracy_summary(correct) -> dict:
             "images": int(len(correct))}
 
 
-def calibration_summary(probs_by_name: dict[str, np.ndarray], y: np.ndarray, n_bins: int = 15):
-    """Per probability set (e.g. before / after temperature, MC): ECE, MCE, NLL, Brier; and reliability rows."""
+def calibration_summary(log_probs_by_name: dict[str, np.ndarray], y: np.ndarray, n_bins: int = 15):
+    """Per set of (N, K) log-probabilities (e.g. before / after temperature, MC mean): ECE, MCE, NLL, Brier; and
+    reliability rows. The NLL comes from the log-probabilities themselves, the rest from their exponentials."""
     summary, rows = {}, []
-    for name, probs in probs_by_name.items():
+    for name, log_probs in log_probs_by_name.items():
+        probs = np.exp(np.asarray(log_probs, dtype=np.float64))
         summary[name] = {"ece": expected_calibration_error(probs, y, n_bins),
                          "mce": maximum_calibration_error(probs, y, n_bins),
-                         "nll": negative_log_likelihood(probs, y), "brier": brier_score(probs, y)}
+                         "nll": negative_log_likelihood(log_probs, y), "brier": brier_score(probs, y)}
         b = reliability_bins(probs, y, n_bins)
         rows += [{"probs": name, "bin_low": b.edges[i], "bin_high": b.edges[i + 1], "count": int(b.count[i]),
                   "confidence": b.confidence[i], "accuracy": b.accuracy[i]} for i in range(n_bins)]
     return summary, rows
 
 
-def deterministic_probs(logits: np.ndarray, temperature: float) -> dict[str, np.ndarray]:
-    """Softmax before and after temperature scaling, from the same logits."""
-    return {"deterministic": softmax(logits), "temperature_scaled": softmax(logits / temperature)}
+def deterministic_log_probs(logits: np.ndarray, temperature: float) -> dict[str, np.ndarray]:
+    """Log-softmax before and after temperature scaling, from the same logits."""
+    return {"deterministic": log_softmax(logits), "temperature_scaled": log_softmax(logits / temperature)}
 
 
 def novelty_table(measures: dict, novel: np.ndarray):

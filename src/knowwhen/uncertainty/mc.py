@@ -136,6 +136,19 @@ class MCDropout:
 
         The passes are softmax(logits_t / temperature); the deterministic logits are left unscaled.
         """
+        det, z = self.pass_logits(x)
+        return det, torch.softmax(z / self.temperature, dim=-1)
+
+    @torch.no_grad()
+    def predict_log(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As `predict`, with the passes as log-probabilities log_softmax(logits_t / temperature): exact where a
+        probability would round to 0 (the NLL of a confidently wrong image)."""
+        det, z = self.pass_logits(x)
+        return det, torch.log_softmax(z / self.temperature, dim=-1)
+
+    @torch.no_grad()
+    def pass_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Deterministic logits (n, K) with dropout off, and the logits of the T passes (T, n, K), unscaled."""
         if not self._announced:
             log.info("MC dropout: %s engine, %d passes", self.engine_, self.passes)
             self._announced = True
@@ -143,7 +156,7 @@ class MCDropout:
         if self.engine_ == "fast":
             return self._fast(x)
         det = self.model(x)
-        return det, torch.stack([self._softmax(self._reference_pass(x, t)) for t in range(self.passes)])
+        return det, torch.stack([self._reference_pass(x, t) for t in range(self.passes)])
 
     @torch.no_grad()
     def sample(self, x: torch.Tensor, forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -163,10 +176,6 @@ class MCDropout:
             out.append(y.reshape(k, n, *y.shape[1:]))
         return torch.cat(out)
 
-    def _softmax(self, logits: torch.Tensor) -> torch.Tensor:
-        """Softmax of temperature-scaled logits (temperature 1: plain softmax)."""
-        return torch.softmax(logits / self.temperature, dim=-1)
-
     def _reference_pass(self, x: torch.Tensor, t: int) -> torch.Tensor:
         with masks_applied(self.masks, slice(t, t + 1), x.shape[0]):
             return self.model(x)
@@ -185,7 +194,7 @@ class MCDropout:
             else:
                 z = _per_pass(layers[j], z) if per_pass else layers[j](z)
                 j += 1
-        return det, self._softmax(z)
+        return det, z
 
     def _apply_site(self, z: torch.Tensor, per_pass: bool, layers: list, j: int, site: int):
         """Applies dropout site `site` (layers[j]); returns (T, n, ...) and the next layer index.

@@ -48,6 +48,8 @@ class MCSums:
         sum_p2: (N, K) sum_t p_t ** 2.
         sum_entropy: (N,) sum_t H(p_t).
         votes: (N, K) number of passes whose argmax is k.
+        lse_log_p: (N, K) ln sum_t p_t, kept as a log-sum-exp of the passes' log-probabilities, so that ln p*
+            stays exact where p* rounds to 0 (the NLL of the MC mean).
     """
 
     t: int
@@ -55,15 +57,24 @@ class MCSums:
     sum_p2: np.ndarray
     sum_entropy: np.ndarray
     votes: np.ndarray
+    lse_log_p: np.ndarray
 
     @classmethod
     def zeros(cls, n: int, k: int) -> "MCSums":
-        return cls(0, np.zeros((n, k)), np.zeros((n, k)), np.zeros(n), np.zeros((n, k), dtype=np.int64))
+        return cls(0, np.zeros((n, k)), np.zeros((n, k)), np.zeros(n), np.zeros((n, k), dtype=np.int64),
+                   np.full((n, k), -np.inf))
 
-    def add(self, probs: np.ndarray) -> "MCSums":
-        """Adds passes `probs` of shape (T, N, K) (or (N, K) for one pass); returns self."""
+    def add(self, probs: np.ndarray, log_probs: np.ndarray | None = None) -> "MCSums":
+        """Adds passes `probs` of shape (T, N, K) (or (N, K) for one pass); returns self. Give their
+        `log_probs` too (e.g. log_softmax) to keep ln p* exact where a probability underflows."""
         probs = np.asarray(probs, dtype=np.float64)
         probs = probs[None] if probs.ndim == 2 else probs
+        if log_probs is None:
+            with np.errstate(divide="ignore"):
+                log_probs = np.log(probs)
+        log_probs = np.asarray(log_probs, dtype=np.float64)
+        log_probs = log_probs[None] if log_probs.ndim == 2 else log_probs
+        self.lse_log_p = np.logaddexp(self.lse_log_p, np.logaddexp.reduce(log_probs, axis=0))
         self.t += probs.shape[0]
         self.sum_p += probs.sum(0)
         self.sum_p2 += (probs ** 2).sum(0)
@@ -86,6 +97,7 @@ def measures_from_sums(sums: MCSums, deterministic_probs: np.ndarray | None = No
         "mutual_info_mc": np.maximum(h - sums.sum_entropy / t, 0.0),  # >= 0 up to rounding (Jensen)
         "variation_ratio_mc": 1.0 - sums.votes.max(1) / t,
         "probs_mc": p_star,
+        "log_probs_mc": sums.lse_log_p - np.log(t),   # ln p*, exact also where p* underflows
     }
     if deterministic_probs is not None:
         deterministic_probs = np.asarray(deterministic_probs, dtype=np.float64)
