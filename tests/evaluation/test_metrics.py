@@ -134,6 +134,38 @@ def test_risk_coverage_hand_case_and_baselines():
     np.testing.assert_allclose(random_baseline(correct).accuracy, 0.75)
 
 
+def test_tied_scores_enter_the_curve_at_their_expected_value():
+    import itertools
+
+    correct = np.array([1, 0, 1, 1, 0])
+    scores = np.array([0.0, 0.0, 0.5, 0.0, 0.9])             # a tied block of three, one of them wrong
+    rc = risk_coverage_curve(correct, scores)
+    # independent: average the cumulative accuracy over every order of the tied block
+    curves = []
+    for perm in itertools.permutations([0, 1, 3]):
+        order = list(perm) + [2, 4]
+        curves.append(np.cumsum(correct[order]) / np.arange(1, 6))
+    np.testing.assert_allclose(rc.accuracy, np.mean(curves, axis=0))
+    # all scores tied (one MC pass, variation ratio at 0): exactly the random baseline, whatever the file order
+    for perm in ([1, 0, 1, 1, 0], [0, 0, 1, 1, 1]):
+        np.testing.assert_allclose(risk_coverage_curve(np.array(perm), np.zeros(5)).accuracy,
+                                   random_baseline(np.array(perm)).accuracy)
+
+
+def test_every_row_of_a_selective_table_ranks_the_same_predictions():
+    from knowwhen.evaluation.summary import selective_table
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    pred = np.where(rng.random(300) < 0.6, y, (y + 1) % 3)
+    pred_mc = np.where(rng.random(300) < 0.8, y, (y + 1) % 3)          # a better classifier than pred
+    measures = {"p_max": rng.random(300), "pred": pred, "pred_mc": pred_mc, "entropy_mc": rng.random(300)}
+    table, _ = selective_table(measures, y)
+    rows = {r["measure"]: r for r in table}
+    assert {r["predictions"] for r in table} == {"pred_mc"}
+    assert rows["random"]["accuracy_at_90"] == pytest.approx(np.mean(pred_mc == y))
+
+
 def test_confusion_and_per_class_against_sklearn():
     from sklearn.metrics import confusion_matrix as sk_cm
 

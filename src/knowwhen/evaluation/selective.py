@@ -33,11 +33,23 @@ class RiskCoverage:
 
 
 def risk_coverage_curve(correct, scores) -> RiskCoverage:
-    """Keep images in order of increasing uncertainty score (higher = more uncertain); ties keep input order."""
+    """Keep images in order of increasing uncertainty score (higher = more uncertain).
+
+    Images with equal scores cannot be ordered, so a tied block enters the curve at its expected value over
+    every order of the block: linearly, each kept image adding the block's accuracy (variation ratio at 0, any
+    measure at one MC pass). The input order never matters.
+    """
     correct = np.asarray(correct, dtype=np.float64)
     s = check_scores(scores, len(correct))
     order = np.argsort(s, kind="stable")
-    kept_correct = np.cumsum(correct[order])
+    s, c = s[order], correct[order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])                 # first position of each tied block
+    sizes = np.diff(np.r_[starts, len(s)])
+    block_correct = np.add.reduceat(c, starts)
+    block = np.repeat(np.arange(len(starts)), sizes)                      # the block of each position
+    before = np.r_[0.0, np.cumsum(block_correct)[:-1]]                    # correct images in earlier blocks
+    taken = np.arange(len(s)) - starts[block] + 1                         # images kept so far from the block
+    kept_correct = before[block] + taken * block_correct[block] / sizes[block]
     n = np.arange(1, len(correct) + 1)
     accuracy = kept_correct / n
     return RiskCoverage(n / len(correct), accuracy, float(np.mean(1.0 - accuracy)))

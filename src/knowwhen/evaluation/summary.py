@@ -64,21 +64,24 @@ def novelty_table(measures: dict, novel: np.ndarray):
     return table, roc
 
 
-def _correct_for(measures: dict, name: str, y: np.ndarray) -> np.ndarray:
-    # MC measures judge the MC prediction; p_max judges the deterministic one.
-    pred = measures["pred_mc"] if name.endswith("_mc") else measures["pred"]
-    return (pred == y).astype(float)
+def selective_predictions(measures: dict) -> str:
+    """Which predictions a selective table ranks: `pred_mc` (the MC mean's argmax) when MC ran, else `pred`."""
+    return "pred_mc" if "pred_mc" in measures else "pred"
 
 
 def selective_table(measures: dict, y: np.ndarray, coverages=(0.9, 0.8)):
-    """Per measure (and random / oracle baselines): AURC and accuracy at `coverages`; curve rows."""
+    """Per measure (and random / oracle baselines): AURC and accuracy at `coverages`; curve rows.
+
+    Every row ranks the same predictions (`selective_predictions`), so the rows compare measures, not
+    classifiers; each row names them in its `predictions` field.
+    """
     table, curve = [], []
-    named = [(m, risk_coverage_curve(_correct_for(measures, m, y), uncertainty_scores(measures, m)))
-             for m in present_measures(measures)]
-    base = _correct_for(measures, "p_max", y)
-    named += [("random", random_baseline(base)), ("oracle", oracle_baseline(base))]
+    predictions = selective_predictions(measures)
+    correct = (measures[predictions] == y).astype(float)
+    named = [(m, risk_coverage_curve(correct, uncertainty_scores(measures, m))) for m in present_measures(measures)]
+    named += [("random", random_baseline(correct)), ("oracle", oracle_baseline(correct))]
     for name, rc in named:
-        table.append({"measure": name, "aurc": rc.aurc,
+        table.append({"measure": name, "predictions": predictions, "aurc": rc.aurc,
                       **{f"accuracy_at_{int(c * 100)}": rc.accuracy_at(c) for c in coverages}})
         keep = np.unique(np.linspace(0, len(rc.coverage) - 1, min(len(rc.coverage), CURVE_POINTS)).astype(int))
         curve += [{"measure": name, "coverage": rc.coverage[i], "rejected": rc.rejected[i],
