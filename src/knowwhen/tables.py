@@ -20,8 +20,9 @@ def table_format(path: Path) -> str:
 
 
 def csv_rows(cols: dict[str, np.ndarray]):
-    """Rows of text for a CSV writer: text columns as they are, numbers to 6 significant digits."""
-    text = [cols[h] if h in TEXT_COLUMNS else np.char.mod("%.6g", cols[h]) for h in cols]
+    """Rows of text for a CSV writer: text columns as they are, numbers to 9 significant digits (a float32
+    round-trips exactly, so metrics recomputed from the file match)."""
+    text = [cols[h] if h in TEXT_COLUMNS else np.char.mod("%.9g", cols[h]) for h in cols]
     return zip(*text)
 
 

@@ -43,7 +43,7 @@ def test_temperature_lowers_validation_ece_and_is_reported(holdout_run, tmp_path
     summary = evaluate_run(holdout_run, kw.open_dataset("digits"), tmp_path, mc=None, progress=False,
                            report=False)
     cal = summary["calibration"]
-    assert set(cal) == {"deterministic", "temperature_scaled"}
+    assert set(cal) == {"softmax_untempered", "softmax_tempered"}
     assert "accuracy_mc" not in summary and "novelty" in summary  # p_max alone still scores novelty
 
 
@@ -119,6 +119,6 @@ def test_metrics_nll_is_computed_from_the_logits(holdout_run, tmp_path):
     with torch.no_grad():
         z = holdout_run.model(holdout_run.preprocess(ds.images(known))).double().numpy()
     y = np.array([holdout_run.class_names.index(ds.class_names[c]) for c in ds.labels[known]])
-    for name, t in (("deterministic", 1.0), ("temperature_scaled", holdout_run.temperature)):
+    for name, t in (("softmax_untempered", 1.0), ("softmax_tempered", holdout_run.temperature)):
         independent = np.mean(logsumexp(z / t, axis=1) - z[np.arange(len(y)), y] / t)
         assert summary["calibration"][name]["nll"] == pytest.approx(independent, rel=1e-5), name

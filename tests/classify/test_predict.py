@@ -176,3 +176,15 @@ def test_the_bar_of_each_part_says_which_part_it_is(digits_run, tmp_path, capsys
     kw.write_predictions(run, ds, tmp_path / "p.csv", kw.PredictOptions(part_size=600, progress=True))
     err = capsys.readouterr().err
     assert "part 1 of 3" in err and "part 3 of 3" in err
+
+
+def test_csv_numbers_keep_nine_significant_digits(digits_run, tmp_path):
+    import pyarrow.parquet as pq
+
+    run, ds = kw.load_run(digits_run), kw.open_dataset("digits")
+    options = kw.PredictOptions(mc=5, progress=False)
+    a = kw.write_predictions(run, ds, tmp_path / "p.csv", options)
+    b = kw.write_predictions(run, ds, tmp_path / "p.parquet", options)
+    rows, table = list(csv.DictReader(open(a))), pq.read_table(b).to_pydict()
+    for col in ("p_max", "entropy_mc", "prob_3"):
+        np.testing.assert_allclose([float(r[col]) for r in rows], table[col], rtol=6e-9, atol=0)

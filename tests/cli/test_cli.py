@@ -122,7 +122,7 @@ def test_demo_falls_back_to_digits_and_says_so(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     assert "using scikit-learn's digits" in r.output and "accuracy (MC mean)" in r.output
     assert "test windows of sunspots" in r.output and (tmp_path / "demo" / "forecast-eval" / "report.html").exists()
-    assert "AUROC" in r.output and "@80%" in r.output and "temperature_scaled" in r.output
+    assert "AUROC" in r.output and "@80%" in r.output and "softmax_tempered" in r.output
     assert (tmp_path / "demo" / "eval" / "predictions.csv").exists()
     assert (tmp_path / "demo" / "run" / "model.safetensors").exists()
 

@@ -115,7 +115,7 @@ def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 1
     summary = _summary(run, y[known], arrays["logits"][known], ym, mc, seed, use_temperature)
     log_probs = deterministic_log_probs(arrays["logits"][known], run.temperature)
     if "log_probs_mc" in ym:
-        log_probs["mc"] = ym["log_probs_mc"].astype(np.float64)
+        log_probs["mc_mean"] = ym["log_probs_mc"].astype(np.float64)
     calib, calib_rows = calibration_summary(log_probs, y[known])
     summary["calibration"] = calib
     sel, sel_rows = selective_table(ym, y[known])

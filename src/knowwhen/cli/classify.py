@@ -121,7 +121,8 @@ def predict(
                              "prob_<class>. Killed, the same command resumes from the last finished part."),
     mc: Optional[int] = typer.Option(None, "--mc", help="MC-dropout passes per image (e.g. 100); adds the "
                                      "uncertainty columns and makes prob_<class> the MC mean."),
-    seed: int = typer.Option(0, help="Seed of the dropout masks (results do not depend on --batch-size)."),
+    seed: int = typer.Option(0, help="Seed of the dropout masks (results do not depend on --batch-size, to float32 "
+                             "rounding)."),
     no_temperature: bool = typer.Option(False, "--no-temperature", help="Ignore the run's fitted temperature."),
     save_passes: Optional[Path] = typer.Option(None, help="Also save every MC pass as a (T, N, K) .npy (small sets)."),
     batch_size: int = typer.Option(512, help="Images per batch."),

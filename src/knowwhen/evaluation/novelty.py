@@ -1,5 +1,8 @@
 """Known vs novel: AUROC, AUPR and FPR at 95% TPR of an uncertainty score.
 
+AUPR is scikit-learn's average precision (a step sum, not the trapezoid). FPR at 95% TPR is not interpolated:
+it is the false-positive rate at the first ROC threshold whose true-positive rate reaches 0.95.
+
 Convention, everywhere in knowwhen: novel images are the positive class, and the score is oriented so
 that higher = more uncertain (confidences such as p_max are negated by `uncertainty_scores`).
 """

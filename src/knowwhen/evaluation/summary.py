@@ -48,8 +48,9 @@ def calibration_summary(log_probs_by_name: dict[str, np.ndarray], y: np.ndarray,
 
 
 def deterministic_log_probs(logits: np.ndarray, temperature: float) -> dict[str, np.ndarray]:
-    """Log-softmax before and after temperature scaling, from the same logits."""
-    return {"deterministic": log_softmax(logits), "temperature_scaled": log_softmax(logits / temperature)}
+    """Log-softmax of the dropout-off logits without and with the temperature: the blocks `softmax_untempered`
+    and `softmax_tempered` (what `p_max` and `predict` use when the temperature is applied)."""
+    return {"softmax_untempered": log_softmax(logits), "softmax_tempered": log_softmax(logits / temperature)}
 
 
 def novelty_table(measures: dict, novel: np.ndarray):

@@ -48,6 +48,14 @@ def _run_info(summary: dict) -> tuple[dict, list[dict]]:
         return {}, []
 
 
+_OLD_BLOCK_NAMES = {"softmax_untempered": "deterministic", "softmax_tempered": "temperature_scaled"}
+
+
+def _block(calibration: dict, name: str) -> dict:
+    """A calibration block by its name, or by the name evaluations saved before the blocks were renamed."""
+    return calibration.get(name) or calibration[_OLD_BLOCK_NAMES[name]]
+
+
 def _summary_section(summary: dict, run: dict) -> Section:
     rows = [{"": "model", "value": f"{run.get('model', {}).get('name', '?')} {run.get('model', {}).get('args') or ''}"},
             {"": "training data", "value": f"{run.get('data', {}).get('source', '?')} "
@@ -60,7 +68,8 @@ def _summary_section(summary: dict, run: dict) -> Section:
         rows.append({"": f"accuracy, MC mean of {summary['mc_passes']} passes", "value": _pct(summary["accuracy_mc"])})
     cal = summary["calibration"]
     rows.append({"": "ECE before / after temperature scaling",
-                 "value": f"{cal['deterministic']['ece']:.4f} / {cal['temperature_scaled']['ece']:.4f} "
+                 "value": f"{_block(cal, 'softmax_untempered')['ece']:.4f} / "
+                          f"{_block(cal, 'softmax_tempered')['ece']:.4f} "
                           f"(T = {summary['temperature']:.3f}"
                           + (f"; {run['temperature_note']})" if run.get("temperature_note") else ")")})
     if "novelty" in summary:

@@ -10,7 +10,8 @@ OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "
 MEASURE_COLORS = {"p_max": "#000000", "p_max_mc": "#E69F00", "sigma_mc": "#56B4E9", "entropy_mc": "#009E73",
                   "mutual_info_mc": "#0072B2", "variation_ratio_mc": "#D55E00", "random": "#999999",
                   "oracle": "#CC79A7"}
-BEFORE_AFTER = {"deterministic": "#D55E00", "temperature_scaled": "#0072B2", "mc": "#009E73"}
+BEFORE_AFTER = {"softmax_untempered": "#D55E00", "softmax_tempered": "#0072B2", "mc_mean": "#009E73",
+                "deterministic": "#D55E00", "temperature_scaled": "#0072B2", "mc": "#009E73"}  # and before 0.2
 
 
 def _plt():
