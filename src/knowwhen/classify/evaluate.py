@@ -19,6 +19,7 @@ from ..evaluation.summary import (NOVELTY_CONVENTION, accuracy_summary, calibrat
 from ..tables import csv_rows, write_rows_csv
 from .gallery import save_gallery
 from .predict import predict_dataset
+from .classes import NOVEL, class_mapping
 from .run import Run
 from .write import batch_columns, prediction_header
 
@@ -56,28 +57,31 @@ def _is_training_data(data: dict, ds: ImageDataset) -> bool:
     return str(ds.path) == str(data.get("source")) and len(ds) == data.get("images")
 
 
-NOVEL, UNLABELLED = -1, -2
+UNLABELLED = -2
 
 
-def _label_code(name: str, index: dict) -> int:
-    """The run's class index; NOVEL for a class the run never saw; UNLABELLED for no label."""
-    return UNLABELLED if name == "" else index.get(name, NOVEL)
+def label_codes(run: Run, ds: ImageDataset, novel_classes=()) -> np.ndarray:
+    """(K + 1,) per class of `ds` the run's class index or NOVEL (its held-out classes and `novel_classes`), and
+    UNLABELLED last (for label -1). Raises DataError for a class the run does not know and nobody declared novel."""
+    novel = tuple(run.info.get("data", {}).get("holdout_classes", [])) + tuple(novel_classes)
+    mapping = class_mapping(ds.class_names, run.class_names, novel, where=str(ds.path))
+    return np.array([mapping[n] for n in ds.class_names] + [UNLABELLED], dtype=np.int64)
 
 
-def _collect(run: Run, datasets: list[ImageDataset], predictions_csv: Path, **predict_kw) -> dict:
-    """Streams predictions to CSV and keeps the per-image arrays the tables need (no passes)."""
-    index = {c: k for k, c in enumerate(run.class_names)}
+def _collect(run: Run, datasets: list, predictions_csv: Path, **predict_kw) -> dict:
+    """Streams predictions to CSV and keeps the per-image arrays the tables need (no passes). `datasets` holds
+    (dataset, label codes) pairs; codes None: every image is novel."""
     parts = {"y": [], "logits": [], "measures": [], "origin": []}
     classes = np.asarray(run.class_names)
     with atomic_open(predictions_csv, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         header = prediction_header(run, datasets[0][0], bool(predict_kw.get("mc")))
         writer.writerow(header)
-        for k, (ds, all_novel) in enumerate(datasets):
+        for k, (ds, codes) in enumerate(datasets):
             for b in predict_dataset(run, ds, **predict_kw):
                 parts["origin"].append(np.stack([np.full(len(b.indices), k), b.indices], 1))
                 writer.writerows(csv_rows(batch_columns(b, header, classes)))
-                parts["y"].append([NOVEL if all_novel else _label_code(name, index) for name in b.labels])
+                parts["y"].append(np.full(len(b.indices), NOVEL) if codes is None else codes[ds.labels[b.indices]])
                 parts["logits"].append(b.logits.astype(np.float32))
                 parts["measures"].append({name: v.astype(np.float32) if v.ndim == 2 else v
                                           for name, v in b.measures.items()})
@@ -89,22 +93,25 @@ def _collect(run: Run, datasets: list[ImageDataset], predictions_csv: Path, **pr
 
 def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 100, seed: int = 0,
                  novel: ImageDataset | None = None, use_temperature: bool = True, batch_size: int = 512,
-                 progress: bool = True, report: bool = True, allow_training_images: bool = False) -> dict:
+                 progress: bool = True, report: bool = True, allow_training_images: bool = False,
+                 novel_classes=()) -> dict:
     """Evaluates `run` on `ds` (its test split and held-out classes, when `ds` is its training data) and
     writes metrics.json, per_class.csv, predictions.csv, calibration.csv, selective.csv, and, when there are
     novel images (`novel`, held-out classes, or classes the run never saw), novelty.csv and roc.csv;
     confusion.csv, gallery.npz (the images the report shows) and, with `report`, report.html.
 
     The training data is recognised by content, however its path is spelled; other data that contains images
-    the run trained on is refused unless `allow_training_images`. Returns the content of metrics.json.
+    the run trained on is refused unless `allow_training_images`. Class names match the run's after
+    normalising case, spaces, `_`, `-` and `/`; a class the run does not know is novel when the run held it out
+    or it is in `novel_classes`, and an error otherwise. Returns the content of metrics.json.
 
     Example:
         >>> summary = evaluate_run(load_run("runs/fmnist"), open_dataset("fashion-mnist"), "eval/")  # doctest: +SKIP
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    datasets = [(run_test_images(run, ds, allow_training_images), False)]
-    datasets += [(novel, True)] if novel is not None else []
+    test = run_test_images(run, ds, allow_training_images)
+    datasets = [(test, label_codes(run, test, novel_classes))] + ([(novel, None)] if novel is not None else [])
     arrays = _collect(run, datasets, out / "predictions.csv", batch_size=batch_size, progress=progress, mc=mc,
                       seed=seed, use_temperature=use_temperature)
     y, m = arrays["y"], arrays["measures"]

@@ -12,6 +12,7 @@ from ..data import ImageDataset
 from ..errors import DataError
 from ..evaluation.calibration import softmax
 from ..uncertainty import MCDropout, MCSums, measures_from_sums
+from .classes import run_class_names
 from .run import Run
 
 
@@ -22,7 +23,8 @@ class PredictionBatch:
     Attributes:
         indices: (n,) positions in the dataset.
         ids: where each image came from (file path or `name:index`).
-        labels: the true class name of each image, or "" where unknown.
+        labels: the true class name of each image, spelled as the run spells it where it matches one of its
+            classes (see `knowwhen.classify.classes`), or "" where unknown.
         probs: (n, K) deterministic softmax probabilities (dropout off, temperature applied).
         logits: (n, K) deterministic logits (no temperature).
         measures: per-image arrays: `p_max`, `pred`, and with MC dropout `p_max_mc`, `pred_mc`, `sigma_mc`,
@@ -101,7 +103,7 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
     run.model.to(device)
     t = applied_temperature(run, use_temperature)
     engine_ = mc if isinstance(mc, MCDropout) else MCDropout(run.model, mc, seed, engine, temperature=t) if mc else None
-    names = np.asarray(ds.class_names + ("",))  # label -1 (unknown) picks ""
+    names = np.asarray(run_class_names(ds.class_names, run.class_names) + [""])  # label -1 (unknown) picks ""
     desc = f"predicting (MC x{engine_.passes})" if engine_ else "predicting"
     desc += f", part {part[0]} of {part[1]}" if part else ""
     bar = tqdm(total=len(ds), unit="img", desc=desc, disable=not progress,

@@ -164,6 +164,8 @@ def evaluate(
     no_temperature: bool = typer.Option(False, "--no-temperature", help="Ignore the run's fitted temperature."),
     allow_training_images: bool = typer.Option(False, help="Score DATA even when it holds images the run trained "
                                                "on (otherwise refused; the run's own data uses its test split)."),
+    novel_classes: Optional[str] = typer.Option(None, help="Classes of DATA the run never saw, A,B,...: scored as "
+                                                "novel (another unknown class name is an error)."),
     batch_size: int = typer.Option(512, help="Images per batch."),
     fmt: Optional[str] = DATA_FORMAT,
     option: List[str] = DATA_OPTION,
@@ -180,7 +182,8 @@ def evaluate(
     ds = open_data(data, fmt, option, skip_bad)
     novel_ds = open_data(novel, fmt, option, skip_bad) if novel else None
     summary = evaluate_run(loaded, ds, out, mc or None, seed, novel_ds, not no_temperature, batch_size, not quiet,
-                           allow_training_images=allow_training_images)
+                           allow_training_images=allow_training_images,
+                           novel_classes=tuple(c.strip() for c in (novel_classes or "").split(",") if c.strip()))
     typer.echo(format_summary(summary))
     typer.echo(f"wrote {out}/metrics.json, the tables beside it and the report {out}/report.html")
 
