@@ -63,3 +63,27 @@ def test_fashion_mnist_builtin_real_files():
     assert ds.class_counts().tolist() == [7000] * 10
     x = ds.images([0, 69_999])
     assert x.dtype == np.float32 and 0 <= x.min() and x.max() <= 255
+
+
+def test_a_broken_images_file_is_named_for_what_is_wrong_with_it_even_without_labels(tmp_path):
+    path = write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((10, 4, 4), np.uint8))
+    path.write_bytes(path.read_bytes()[:-7])                  # no label file beside it either
+    with pytest.raises(DataError, match=r"truncated: 169 bytes, header says 176"):
+        open_dataset(path)
+    path.write_bytes(b"\x12\x34\x08\x03" + bytes(20))
+    with pytest.raises(DataError, match="not an IDX file"):
+        open_dataset(path)
+
+
+def test_an_images_only_idx_file_is_unlabelled_data_for_predict(tmp_path, digits_run):
+    import knowwhen as kw
+
+    x = kw.open_dataset("digits").images(np.arange(6))[:, 0].astype(np.uint8)
+    path = write_idx(tmp_path / "screen-images-idx3-ubyte", x)
+    ds = open_dataset(path)
+    assert len(ds) == 6 and not ds.labelled and ds.shape == (1, 8, 8)
+    out = kw.write_predictions(kw.load_run(digits_run), ds, tmp_path / "p.csv", kw.PredictOptions(progress=False))
+    assert len(out.read_text().splitlines()) == 7 and out.read_text().startswith("id,pred,")
+    with pytest.raises(DataError, match="no labels"):
+        kw.train(kw.TrainConfig(kw.DataConfig(str(path)), kw.ModelConfig("mlp"), epochs=1, progress=False),
+                 tmp_path / "r")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from ..errors import DataError
 from .dataset import ArraySource, ImageDataset
 from .layout import layout_for
 
+log = logging.getLogger("knowwhen")
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -42,8 +44,8 @@ def read_idx(path: str | Path) -> np.ndarray:
     dtype = np.dtype(_DTYPES[raw[2]])
     expected = header + int(np.prod(dims)) * dtype.itemsize
     if len(raw) != expected:
-        raise DataError(f"{path}: truncated or padded IDX data ({len(raw)} bytes, header says {expected}); "
-                        "download the file again.")
+        state = "truncated" if len(raw) < expected else "padded"
+        raise DataError(f"{path}: {state}: {len(raw)} bytes, header says {expected}; download the file again.")
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
 
 
@@ -57,9 +59,13 @@ def _pair(images: Path, labels: Path, name: str):
     return x, y.astype(np.int64)
 
 
+def _labels_candidate(images: Path) -> Path:
+    """Where the label file of an IDX image file would be (the image file itself when its name says nothing)."""
+    return images.with_name(images.name.replace("images-idx3", "labels-idx1").replace("-images", "-labels"))
+
+
 def _labels_path(images: Path) -> Path:
-    name = images.name.replace("images-idx3", "labels-idx1").replace("-images", "-labels")
-    candidate = images.with_name(name)
+    candidate = _labels_candidate(images)
     if candidate == images or not candidate.exists():
         raise DataError(f"{images}: cannot find its label file (looked for {candidate.name}); "
                         "put the '*-labels-idx1-ubyte[.gz]' file beside it.")
@@ -79,7 +85,14 @@ def open_idx(path: str | Path, options: dict | None = None) -> ImageDataset:
     path, options = Path(path), dict(options or {})
     if path.is_dir():
         return _open_idx_folder(path, options)
-    x, y = _pair(path, _labels_path(path), path.name)
+    x, labels = read_idx(path), _labels_candidate(path)     # the file itself is checked first
+    if labels == path or not labels.exists():
+        log.info("%s: no label file beside it (looked for %s); the images are unlabelled (they can be predicted, "
+                 "not trained on or evaluated)", path, labels.name)
+        source = ArraySource(x, path.name, layout_for(x.shape[1:], str(path), options.get("channels", "auto")))
+        names = tuple(options.get("class_names") or ())
+        return ImageDataset(source, np.full(len(x), -1, dtype=np.int64), names, str(path), "idx")
+    x, y = _pair(path, labels, path.name)
     source = ArraySource(x, path.name, layout_for(x.shape[1:], str(path), options.get("channels", "auto")))
     return ImageDataset(source, y, _class_names(path, y, options), str(path), "idx")
 
