@@ -1,6 +1,7 @@
 import re
 
 import numpy as np
+import pytest
 
 import knowwhen as kw
 from knowwhen.classify import evaluate_run
@@ -100,3 +101,43 @@ def test_class_maximising_input_raises_its_class_logit():
     with torch.no_grad():
         gained = net(x).diagonal() - net(noise).diagonal()
     assert (gained > 0).all()
+
+
+@pytest.mark.skipif(not __import__("_fakes").DEEPLOC.exists(), reason="../shared/data/deeploc is absent")
+def test_a_deeploc_report_names_its_channels_classes_and_a_small_evaluation(tmp_path):
+    from _fakes import DEEPLOC
+
+    ds = kw.open_dataset(DEEPLOC)
+    assert ds.channel_names == ("RFP", "DIC")                        # from the file's data1_columns
+    cfg = kw.TrainConfig(kw.DataConfig(str(DEEPLOC)), kw.ModelConfig("mlp", {"hidden": 16}), epochs=1, progress=False)
+    run = kw.load_run(kw.train(cfg, tmp_path / "run"))
+    assert run.channel_names == ("RFP", "DIC")
+    summary = evaluate_run(run, ds, tmp_path / "e", mc=10, progress=False)
+    html = (tmp_path / "e" / "report.html").read_text()
+    assert "magenta = RFP, green = DIC" in _section(html, "galleries")
+    assert "entropy_mc is the predictive entropy" in _section(html, "galleries")
+    assert f"Only {summary['images']} known images were evaluated" in _section(html, "summary")
+    assert f"{len(run.class_names)} classes; 2 channel(s) (RFP, DIC), 64x64 pixels" in _section(html, "summary")
+
+
+def test_channel_names_option_is_checked_against_the_channels():
+    assert kw.open_dataset("digits", options={"channel_names": "DAPI"}).channel_names == ("DAPI",)
+    with pytest.raises(kw.DataError, match="channel_names gives 2 name.*for 1 channel"):
+        kw.open_dataset("digits", options={"channel_names": ("GFP", "RFP")})
+
+
+def test_histograms_of_few_images_show_counts_not_density():
+    from knowwhen.report.figures import measure_distributions
+
+    v = {"entropy_mc": np.linspace(0, 1, 200)}
+    few = measure_distributions(v, {"known": np.arange(200) < 197, "novel": np.arange(200) >= 197}, "t")
+    many = measure_distributions(v, {"known": np.arange(200) < 100, "novel": np.arange(200) >= 100}, "t")
+    assert few.axes[0].get_ylabel() == "images" and many.axes[0].get_ylabel() == "density"
+
+
+def test_composite_legend():
+    from knowwhen.report.figures import composite_legend
+
+    assert composite_legend(["RFP", "DIC"], 2) == "magenta = RFP, green = DIC"
+    assert composite_legend([], 3) == "red = channel 1, green = channel 2, blue = channel 3"
+    assert composite_legend(["a", "b", "c", "d"], 4).endswith("(channels d not shown)")

@@ -60,6 +60,7 @@ def _payload(config: TrainConfig, ds: ImageDataset, split: Split, normalizer: No
         "normalization": normalizer.to_dict(),
         "train": config_to_dict(config),
         "data": {"source": ds.path, "format": ds.format, "images": len(ds), "class_names": list(ds.class_names),
+                 "channel_names": list(ds.channel_names),
                  "holdout_classes": list(config.data.holdout_classes), "sizes": split.sizes(),
                  "class_counts": {k: counts(getattr(split, k)) for k in ("train", "val", "test", "novel")},
                  **content},

@@ -32,8 +32,8 @@ def gallery_indices(y: np.ndarray, measures: dict, size: int = 12) -> dict[str, 
 def _caption(run: Run, label: str, probs: np.ndarray, measures: dict, i: int) -> str:
     top = np.argsort(-probs)[:3]
     lines = [f"true: {label or '?'}"] + [f"{r + 1}. {run.class_names[k]} {probs[k]:.2f}" for r, k in enumerate(top)]
-    if "entropy_mc" in measures:
-        lines.append(f"H* {measures['entropy_mc'][i]:.2f}  MI {measures['mutual_info_mc'][i]:.2f}")
+    if "entropy_mc" in measures:  # the measures by their column names, as in the tables
+        lines += [f"entropy_mc {measures['entropy_mc'][i]:.2f}", f"mutual_info_mc {measures['mutual_info_mc'][i]:.2f}"]
     else:
         lines.append(f"p_max {measures['p_max'][i]:.2f}")
     return "\n".join(lines)
@@ -54,6 +54,7 @@ def save_gallery(path: Path, run: Run, datasets: list, arrays: dict, size: int =
             captions.append(_caption(run, label, probs, m, i))
         out[f"{group}_images"] = np.array(images, dtype=np.float32).reshape(len(images), *run.input_shape)
         out[f"{group}_captions"] = np.array(captions, dtype=str)
+    out["channel_names"] = np.array(run.channel_names, dtype=str)  # the report's colour legend
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **out)

@@ -46,6 +46,11 @@ class Run:
         return self.info.get("metrics", {})
 
     @property
+    def channel_names(self) -> tuple[str, ...]:
+        """The input channels' names as the training data gave them (e.g. RFP, DIC), or () when it did not."""
+        return tuple(self.info.get("data", {}).get("channel_names", ()))
+
+    @property
     def temperature(self) -> float:
         """The temperature fitted on the validation logits (1.0 when none was fitted)."""
         return float(self.info.get("temperature", 1.0))

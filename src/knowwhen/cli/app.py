@@ -94,7 +94,7 @@ def parse_pairs(pairs: list[str], flag: str) -> dict:
 
 DATA_FORMAT = typer.Option(None, "--format", help="Force the format: idx, folder, csv, npz, hdf5, deeploc.")
 DATA_OPTION = typer.Option(None, "--option", help="Format option KEY=VALUE (x_key, y_key, channels, "
-                           "image_shape, class_names); repeatable.")
+                           "image_shape, class_names, channel_names=GFP,RFP); repeatable.")
 SKIP_BAD = typer.Option(False, "--skip-bad", help="Skip unreadable images (each is listed) instead of stopping.")
 
 

@@ -77,6 +77,7 @@ class ImageDataset:
         path: where the data came from.
         format: the detected or given format name.
         split: (N,) array of "train"/"test" when the data has a predefined test split, else None.
+        channel_names: one name per channel (e.g. DeepLoc's RFP, DIC), or () when the data does not say.
 
     Example:
         >>> ds = knowwhen.open_dataset("digits")  # doctest: +SKIP
@@ -89,6 +90,7 @@ class ImageDataset:
     path: str
     format: str
     split: np.ndarray | None = None
+    channel_names: tuple[str, ...] = ()
 
     def __post_init__(self):
         self.labels = np.asarray(self.labels, dtype=np.int64)
@@ -147,7 +149,7 @@ class ImageDataset:
         indices = np.unique(np.asarray(indices, dtype=np.int64))
         split = None if self.split is None else self.split[indices]
         return ImageDataset(SubsetSource(self.source, indices), self.labels[indices], self.class_names,
-                            self.path, self.format, split)
+                            self.path, self.format, split, self.channel_names)
 
     def batches(self, indices: np.ndarray, batch_size: int):
         """Yields (indices, images) in order, `batch_size` images at a time."""

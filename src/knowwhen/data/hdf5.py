@@ -124,4 +124,14 @@ def open_deeploc(path: str | Path, options: dict | None = None) -> ImageDataset:
     """DeepLoc layout: `data1` rows of planar 2x64x64 crops, one-hot `Index1`, names in `Index1_columns`."""
     ds = open_hdf5(path, {**DEEPLOC, **(options or {})})
     ds.format = "deeploc"
+    ds.channel_names = _deeploc_channels(Path(path))
     return ds
+
+
+def _deeploc_channels(path: Path) -> tuple[str, ...]:
+    """Channel names from DeepLoc's `data1_columns` ("RFP channel 64x64, DIC channel 64x64 flattened"), or ()."""
+    with _open_file(path) as f:
+        text = f["data1"].attrs.get("data1_columns", f.attrs.get("data1_columns", ""))
+    text = text.decode() if isinstance(text, bytes) else str(text)
+    names = tuple(part.split()[0] for part in text.split(",") if part.split())
+    return names if len(names) == 2 else ()

@@ -38,7 +38,8 @@ def open_dataset(source: str | Path, format: str | None = None, options: dict | 
         source: a file, a folder, or a built-in name (`digits`, `fashion-mnist`).
         format: one of FORMATS to override detection.
         options: format options: `channels` ("auto"/"first"/"last"), `image_shape` (C, H, W) for flat rows,
-            `x_key`/`y_key` for HDF5, `class_names` to fix the class order.
+            `x_key`/`y_key` for HDF5, `class_names` to fix the class order, `channel_names` (e.g. ("GFP", "RFP"))
+            to name the channels (the report's colour legend; DeepLoc files name theirs).
         skip_bad: skip unreadable image files (each one is listed) instead of stopping.
 
     Example:
@@ -49,7 +50,7 @@ def open_dataset(source: str | Path, format: str | None = None, options: dict | 
     if format is not None and format not in FORMATS:
         raise DataError(f"format {format!r} is unknown; use one of {', '.join(FORMATS)}.")
     if format is None and str(source) in BUILTINS and not Path(source).exists():
-        return open_builtin(str(source))
+        return with_channel_names(open_builtin(str(source)), (options or {}).get("channel_names"))
     path = Path(source)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder (built-in names: {', '.join(BUILTINS)}).")
@@ -62,4 +63,16 @@ def open_dataset(source: str | Path, format: str | None = None, options: dict | 
         "hdf5": lambda: open_hdf5(path, options),
         "deeploc": lambda: open_deeploc(path, options),
     }
-    return openers[fmt]()
+    return with_channel_names(openers[fmt](), (options or {}).get("channel_names"))
+
+
+def with_channel_names(ds: ImageDataset, names) -> ImageDataset:
+    """`ds` with its channels named `names` (a tuple, or one text for one channel); unchanged for None."""
+    if names is None:
+        return ds
+    names = (names,) if isinstance(names, str) else tuple(str(n) for n in names)
+    if len(names) != ds.shape[0]:
+        raise DataError(f"{ds.path}: option channel_names gives {len(names)} name(s) ({', '.join(names)}) for "
+                        f"{ds.shape[0]} channel(s); give one name per channel, e.g. --option channel_names=GFP,RFP.")
+    ds.channel_names = names
+    return ds

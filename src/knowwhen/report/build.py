@@ -56,6 +56,9 @@ def _block(calibration: dict, name: str) -> dict:
     return calibration.get(name) or calibration[_OLD_BLOCK_NAMES[name]]
 
 
+SMALL_EVALUATION = 100  # fewer known images than this: the summary says they are too few to judge
+
+
 def _summary_section(summary: dict, run: dict) -> Section:
     rows = [{"": "model", "value": f"{run.get('model', {}).get('name', '?')} {run.get('model', {}).get('args') or ''}"},
             {"": "training data", "value": f"{run.get('data', {}).get('source', '?')} "
@@ -63,6 +66,7 @@ def _summary_section(summary: dict, run: dict) -> Section:
             {"": "training time", "value": f"{run.get('train_seconds', float('nan')):.0f} s"},
             {"": "images evaluated", "value": f"{summary['images']} known"
                                               + (f" + {summary['novelty']['novel_images']} novel" if 'novelty' in summary else "")},
+            {"": "classes and channels", "value": _classes_and_channels(run)},
             {"": "accuracy, dropout off (95% CI)", "value": _pct(summary["accuracy"])}]
     if "accuracy_mc" in summary:
         rows.append({"": f"accuracy, MC mean of {summary['mc_passes']} passes", "value": _pct(summary["accuracy_mc"])})
@@ -75,8 +79,20 @@ def _summary_section(summary: dict, run: dict) -> Section:
     if "novelty" in summary:
         best = max(summary["novelty"]["measures"], key=lambda r: r["auroc"])
         rows.append({"": "best novelty measure", "value": f"{best['measure']} (AUROC {best['auroc']:.3f})"})
-    return Section("summary", "Summary", "The headline numbers; brackets are 95% Wilson intervals.",
-                   [table_html(rows)])
+    blocks = [table_html(rows)]
+    if summary["images"] < SMALL_EVALUATION:
+        lo, hi = summary["accuracy"]["ci_low"], summary["accuracy"]["ci_high"]
+        blocks.insert(0, note_html(f"Only {summary['images']} known images were evaluated: too few to judge the "
+                                   f"model (its accuracy could be anywhere from {lo:.0%} to {hi:.0%}); evaluate on "
+                                   "more images before trusting these numbers."))
+    return Section("summary", "Summary", "The headline numbers; brackets are 95% Wilson intervals.", blocks)
+
+
+def _classes_and_channels(run: dict) -> str:
+    classes, shape = run.get("class_names", []), run.get("input_shape", [])
+    names = run.get("data", {}).get("channel_names") or []
+    channels = f"{shape[0]} channel(s)" + (f" ({', '.join(names)})" if names else "") if shape else "?"
+    return f"{len(classes)} classes; {channels}" + (f", {shape[1]}x{shape[2]} pixels" if len(shape) == 3 else "")
 
 
 def _uncertainty_section(preds: list[dict], class_names: set) -> Section:
@@ -116,12 +132,20 @@ def _gallery_section(eval_dir: Path) -> Section:
     from ..classify.gallery import GROUPS
 
     sec = Section("galleries", "Image galleries",
-                  "Each image shows its true label, the top-3 classes with probabilities, and its uncertainty.")
+                  "Each image shows its true label, the top-3 classes with probabilities, and its uncertainty: "
+                  "entropy_mc is the predictive entropy H(p*) in nats (high: the passes together are unsure), "
+                  "mutual_info_mc the part of it from disagreement between passes (high: the model has not seen "
+                  "images like this); without MC, p_max is the top probability.")
     path = eval_dir / "gallery.npz"
     if not path.exists():
         sec.blocks.append(note_html("No gallery.npz in this evaluation folder."))
         return sec
     with np.load(path, allow_pickle=False) as g:
+        first = next((g[f"{k}_images"] for k in GROUPS if len(g[f"{k}_images"])), None)
+        if first is not None and first.shape[1] > 1:
+            names = list(g["channel_names"]) if "channel_names" in g else []
+            sec.blocks.append(note_html(f"Colours: {F.composite_legend(names, first.shape[1])} (each channel "
+                                        "scaled to its 1st-99th percentile)."))
         for group, title in GROUPS.items():
             if len(g[f"{group}_images"]):
                 sec.blocks.append(figure_html(F.gallery(g[f"{group}_images"], list(g[f"{group}_captions"]), title),

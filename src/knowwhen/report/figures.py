@@ -10,6 +10,7 @@ OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "
 MEASURE_COLORS = {"p_max": "#000000", "p_max_mc": "#E69F00", "sigma_mc": "#56B4E9", "entropy_mc": "#009E73",
                   "mutual_info_mc": "#0072B2", "variation_ratio_mc": "#D55E00", "random": "#999999",
                   "oracle": "#CC79A7"}
+SMALL_GROUP = 50   # fewer images than this in a histogram group: counts, not density
 BEFORE_AFTER = {"softmax_untempered": "#D55E00", "softmax_tempered": "#0072B2", "mc_mean": "#009E73",
                 "deterministic": "#D55E00", "temperature_scaled": "#0072B2", "mc": "#009E73"}  # and before 0.2
 
@@ -121,14 +122,16 @@ def measure_distributions(values: dict[str, np.ndarray], groups: dict[str, np.nd
     fig, axes = plt.subplots(rows_n, cols, figsize=(3.3 * cols, 2.6 * rows_n), constrained_layout=True,
                              squeeze=False)
     group_colors = ["#0072B2", "#D55E00"]
+    # A density of a handful of images reads as nonsense (1250 for 3 images in a narrow bin): counts instead.
+    density = min(int(m.sum()) for m in groups.values() if m.any()) >= SMALL_GROUP
     for ax, name in zip(axes.flat, names):
         v = values[name]
         bins = np.linspace(np.nanmin(v), np.nanmax(v) + 1e-9, 30)
         for (label, mask), color in zip(groups.items(), group_colors):
             if mask.any():
-                ax.hist(v[mask], bins=bins, density=True, alpha=0.55, color=color, label=f"{label} ({mask.sum()})")
+                ax.hist(v[mask], bins=bins, density=density, alpha=0.55, color=color, label=f"{label} ({mask.sum()})")
         ax.set_title(name, color=MEASURE_COLORS.get(name, "black"), fontsize=10)
-        ax.set(xlabel="value", ylabel="density")
+        ax.set(xlabel="value", ylabel="density" if density else "images")
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     axes.flat[0].legend(frameon=False, fontsize=8)
@@ -255,17 +258,25 @@ def composite(image: np.ndarray) -> np.ndarray:
     return np.stack(chans, -1)
 
 
-def gallery(images: np.ndarray, captions: list[str], title: str, cols: int = 6):
-    """A grid of images, each with its caption (true label, top-3 classes, measures)."""
+def composite_legend(channel_names, channels: int) -> str:
+    """Which colour shows which channel in `composite`, e.g. "magenta = RFP, green = DIC"."""
+    names = list(channel_names) or [f"channel {i + 1}" for i in range(channels)]
+    colours = {1: ["grey"], 2: ["magenta", "green"]}.get(min(channels, 3), ["red", "green", "blue"])
+    legend = ", ".join(f"{c} = {n}" for c, n in zip(colours, names))
+    return legend + (f" (channels {', '.join(names[3:])} not shown)" if channels > 3 else "")
+
+
+def gallery(images: np.ndarray, captions: list[str], title: str, cols: int = 5):
+    """A grid of images, each with its caption (true label, top-3 classes, measures) in a legible size."""
     plt = _plt()
     rows_n = max(1, int(np.ceil(len(images) / cols)))
-    fig, axes = plt.subplots(rows_n, cols, figsize=(2.1 * cols, 2.6 * rows_n), constrained_layout=True,
+    fig, axes = plt.subplots(rows_n, cols, figsize=(2.7 * cols, 3.6 * rows_n), constrained_layout=True,
                              squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, img, cap in zip(axes.flat, images, captions):
         ax.imshow(composite(img), cmap="gray")
-        ax.set_title(cap, fontsize=6.5, loc="left")
+        ax.set_title(cap, fontsize=9, loc="left")
     fig.suptitle(title)
     return fig
 
