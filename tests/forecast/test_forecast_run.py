@@ -187,3 +187,15 @@ def test_a_run_trained_on_a_relative_csv_path_works_from_any_directory(tmp_path,
     monkeypatch.chdir(tmp_path)
     r = runner.invoke(app, ["forecast", "predict", str(tmp_path / "run"), "--mc", "5", "--out", "f.csv", "--quiet"])
     assert r.exit_code == 0, r.output
+
+
+def test_a_changed_training_series_is_noticed(tmp_path):
+    csv = _sine_csv(tmp_path / "s.csv", 120)
+    cfg = ForecastConfig(SeriesConfig(str(csv)), ModelConfig("tcn"), window=10, epochs=1, progress=False)
+    run = load_forecaster(train_forecaster(cfg, tmp_path / "run"))
+    predict_forecasts(run, passes=0, progress=False)                    # unchanged: fine
+    lines = csv.read_text().splitlines()
+    csv.write_text("\n".join(lines[:50] + [lines[50].split(",")[0] + ",9.0"] + lines[51:]) + "\n")
+    with pytest.raises(DataError, match="the series changed since run"):
+        predict_forecasts(run, passes=0, progress=False)
+    predict_forecasts(run, run.open_series(csv), passes=0, progress=False)   # given explicitly: forecast anyway

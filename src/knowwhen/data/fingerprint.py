@@ -32,6 +32,13 @@ def dataset_fingerprint(ds: ImageDataset) -> str:
     return h.hexdigest()[:32]
 
 
+def series_fingerprint(values: np.ndarray, names) -> str:
+    """A hash of a series' column names and every value: whether a series file still holds what a run learned."""
+    h = hashlib.sha256(json.dumps([list(map(str, names)), list(np.shape(values))]).encode())
+    h.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return h.hexdigest()[:32]
+
+
 def training_sample_hashes(ds: ImageDataset, train_idx: np.ndarray, seed: int) -> list[str]:
     """Hashes of up to 1,024 training images drawn with `seed` (sorted positions, so HDF5 reads stay sequential)."""
     rng = np.random.default_rng(seed)

@@ -8,6 +8,7 @@ import numpy as np
 from torch import nn
 
 from ..config import ForecastConfig, config_from_dict
+from ..data.fingerprint import series_fingerprint
 from ..data.series import Series, Windows, last_window, make_windows, open_configured_series, transform_series
 from ..errors import CheckpointError, DataError, KnowwhenError
 from ..models import create_model
@@ -54,11 +55,20 @@ class ForecastRun:
         return np.asarray(noise["std"], dtype=np.float64) if noise else None
 
     def open_series(self, source: str | Path | None = None) -> Series:
-        """The training series (default) or another one with the same columns, checked and filled alike."""
+        """The training series (default) or another one with the same columns, checked and filled alike.
+
+        The training series must still hold what the run learned (its content fingerprint): a file edited
+        since would make its "test part" something else without a word.
+        """
         series = open_configured_series(self.config.series, source)
         if tuple(series.names) != self.columns:
             raise DataError(f"{series.source}: columns {', '.join(series.names)} but the run {self.path} was "
                             f"trained on {', '.join(self.columns)}; give a series with those columns.")
+        saved = self.info.get("series", {}).get("fingerprint")
+        if source is None and saved and series_fingerprint(series.values, series.names) != saved:
+            raise DataError(f"{series.source}: the series changed since run {self.path} was trained on it (its "
+                            "content differs), so its test part is no longer the one the run held out; give the "
+                            "series explicitly (forecast predict RUN SERIES) to forecast it anyway.")
         return series
 
     def windows(self, series: Series) -> Windows:

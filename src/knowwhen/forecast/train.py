@@ -15,6 +15,7 @@ from ..data.loader import EpochBatchSampler
 from ..errors import ConfigError, DataError
 from ..models import check_model_task, create_model
 from ..seed import seed_everything
+from ..data.fingerprint import series_fingerprint
 from ..data.series import (Series, Windows, inverse_transform, make_windows, open_configured_series, targets,
                            time_at, time_step, transform_series)
 from ..training.callbacks import BestWeights, EpochMetrics
@@ -95,6 +96,7 @@ def _payload(config: ForecastConfig, series: Series, w: Windows, status: str, **
         "input_shape": [len(series.names), config.window],
         "forecast": config_to_dict(config),
         "series": {"source": series.source, "columns": list(series.names), "target": series.names[w.target],
+                   "fingerprint": series_fingerprint(series.values, series.names),
                    "length": len(series.values), "time": _time_info(series),
                    "sizes": {"train": len(w.train), "val": len(w.val), "test": len(w.test)}},
         "scaler": {"mean": w.mean.tolist(), "std": w.std.tolist()},
