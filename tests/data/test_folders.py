@@ -121,3 +121,15 @@ def test_manifest_without_path_column(tmp_path):
     (tmp_path / "m.csv").write_text("file,label\na.png,x\n")
     with pytest.raises(DataError, match="no 'path' column"):
         open_dataset(tmp_path / "m.csv")
+
+
+def test_tiff_channel_names_come_from_imagej_labels(tmp_path):
+    import tifffile
+
+    for cls in ("a", "b"):
+        (tmp_path / "r" / cls).mkdir(parents=True)
+        tifffile.imwrite(tmp_path / "r" / cls / "x.tif", np.zeros((2, 8, 8), np.uint16), imagej=True,
+                         metadata={"Labels": ["GFP", "RFP"], "axes": "CYX"})
+    ds = open_dataset(tmp_path / "r")
+    assert ds.shape == (2, 8, 8) and ds.channel_names == ("GFP", "RFP")
+    assert open_dataset(tmp_path / "r", options={"channel_names": ("A", "B")}).channel_names == ("A", "B")

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import DataError
 from .dataset import UNLABELLED, ImageDataset
-from .images import IMAGE_SUFFIXES, checked_file_source
+from .images import IMAGE_SUFFIXES, checked_file_source, tiff_channel_names
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -32,7 +32,9 @@ def _dataset_from_files(paths: list[Path], labels: list[int], class_names, root:
     label_of = dict(zip(paths, labels))
     kept = np.array([label_of[p] for p in source.paths], dtype=np.int64)
     _check_no_empty_class(kept, class_names, root)
-    return ImageDataset(source, kept, tuple(class_names), str(root), fmt)
+    ds = ImageDataset(source, kept, tuple(class_names), str(root), fmt)
+    ds.channel_names = tiff_channel_names(source.paths[0], ds.shape[0])  # the first file speaks for the set
+    return ds
 
 
 def _check_no_empty_class(labels: np.ndarray, class_names, where) -> None:

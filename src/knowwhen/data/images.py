@@ -46,6 +46,19 @@ def tiff_header_shape(path: Path) -> tuple[int, int, int]:
         return _chw_shape(series.shape, _tiff_channels_last(series.shape, series.axes, path))
 
 
+def tiff_channel_names(path: Path, channels: int) -> tuple[str, ...]:
+    """Channel names a TIFF carries: ImageJ's Labels, else its pages' PageName tags; () unless one per channel."""
+    import tifffile
+
+    if not _is_tiff(path):
+        return ()
+    with tifffile.TiffFile(path) as tif:
+        names = list((tif.imagej_metadata or {}).get("Labels") or [])
+        if len(names) != channels:
+            names = [p.tags["PageName"].value for p in tif.pages if "PageName" in p.tags]
+    return tuple(str(n) for n in names) if len(names) == channels else ()
+
+
 def _pil_channels(mode: str) -> int:
     return {"1": 1, "L": 1, "P": 3, "I": 1, "F": 1, "LA": 2, "RGB": 3, "RGBA": 4, "CMYK": 4,
             "YCbCr": 3, "PA": 4}.get(mode.split(";")[0], 1)
