@@ -123,7 +123,8 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
                 ckpt_path=ckpt, weights_only=True)
     if not trainer.is_global_zero:
         return None  # the other DDP processes leave the run directory to rank 0
-    write_config(out, _payload(config, ds, split, normalizer, content, "complete", **_final(trainer, out, ds, split, config)))
+    final = _final(trainer, out, ds, split, config)
+    write_config(out, _payload(config, ds, split, normalizer, content, "complete", **final))
     (out / RESUME).unlink(missing_ok=True)
     return out
 

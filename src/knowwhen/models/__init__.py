@@ -4,5 +4,5 @@ from .registry import TASKS, check_model_task, create_model, list_models, model_
 from .sequence import VariationalDropout, receptive_field
 from .summary import layer_table, model_summary
 
-__all__ = ["TASKS", "VariationalDropout", "check_model_task", "create_model", "layer_table", "list_models", "model_args",
-           "model_summary", "model_task", "receptive_field", "register_model"]
+__all__ = ["TASKS", "VariationalDropout", "check_model_task", "create_model", "layer_table", "list_models",
+           "model_args", "model_summary", "model_task", "receptive_field", "register_model"]

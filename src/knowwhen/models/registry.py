@@ -77,7 +77,8 @@ def create_model(name: str, input_shape: tuple[int, ...], outputs: int, **args) 
         model = _entry(name)[1](tuple(input_shape), int(outputs), **args)
     except TypeError as e:  # a value of the wrong type (e.g. a text where a tuple belongs)
         raise ConfigError(f"model {name!r}: cannot be built with {args} ({e}); "
-                          f"its arguments and defaults: {', '.join(f'{k}={v!r}' for k, v in allowed.items())}.") from None
+                          f"its arguments and defaults: {', '.join(f'{k}={v!r}' for k, v in allowed.items())}."
+                          ) from None
     glorot_init(model)
     return model.train()
 

@@ -61,7 +61,8 @@ def describe_forecaster(run, full: bool = False) -> str:
     if full:
         lines += [f"run {run.path}  (knowwhen {run.info.get('knowwhen_version')}, format "
                   f"{run.info.get('format_version')})",
-                  f"model {c.model.name} {c.model.args or ''}\n{model_summary(run.model, (len(run.columns), c.window))}"]
+                  f"model {c.model.name} {c.model.args or ''}",
+                  model_summary(run.model, (len(run.columns), c.window))]
         if getattr(run.model, "receptive_field", None):
             lines.append(f"receptive field: {run.model.receptive_field} time steps (window {c.window})")
         noise = run.info.get("noise", {})
