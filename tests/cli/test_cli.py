@@ -16,6 +16,8 @@ def test_train_predict_info_end_to_end(tmp_path):
                             "--holdout-class", "9", "--model-arg", "hidden=32"])
     assert r.exit_code == 0, r.output
     assert "saved run" in r.output and "test_acc" in r.output
+    best = kw.load_run(run).metrics["best_epoch"]                 # stored as an index from 0
+    assert f"(best epoch {best + 1} of 2," in r.output              # shown counted from 1, like the bar
     r = runner.invoke(app, ["predict", str(run), "digits", "--out", str(tmp_path / "p.csv"), "--quiet"])
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(open(tmp_path / "p.csv")))

@@ -10,7 +10,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import ConfigError
-from ..report.text import format_summary
+from ..report.text import epoch_number, format_summary
 from .app import (DATA_FORMAT, DATA_OPTION, LR, MAX_MINUTES, OPTIMIZER, OVERWRITE, QUIET, RESUME, SKIP_BAD,
                   WEIGHT_DECAY, app, handle_errors, open_data, parse_pairs)
 
@@ -108,7 +108,7 @@ def _print_result(run_dir: Path) -> None:
     payload = read_config(run_dir)
     m = payload.get("metrics", {})
     parts = [f"{k} {m[k]:.4f}" for k in ("val_acc", "test_acc") if k in m]
-    typer.echo(f"saved run {run_dir} (best epoch {m.get('best_epoch')}, {m.get('epochs_run')} epochs, "
+    typer.echo(f"saved run {run_dir} (best epoch {epoch_number(m)} of {m.get('epochs_run')}, "
                f"{payload.get('train_seconds', 0):.0f} s): {', '.join(parts) or 'no held-out images'}")
 
 

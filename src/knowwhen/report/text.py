@@ -29,6 +29,13 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def epoch_number(metrics: dict) -> int | str:
+    """The best epoch counted from 1, as the progress bar and the report's axes count (metrics store the index
+    from 0, `best_epoch`)."""
+    index = metrics.get("best_epoch")
+    return index + 1 if isinstance(index, int) else "?"
+
+
 def _fmt(values) -> str:
     return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
 
@@ -73,7 +80,7 @@ def describe_forecaster(run, full: bool = False) -> str:
                   f"observation noise per step (from the {noise.get('from')} residuals): "
                   f"{[round(v, 4) for v in noise.get('std', [])]}"]
     lines.append(f"saved forecaster {run.path}: {c.model.name}{' (stateful)' if c.stateful else ''}, window "
-                 f"{c.window}, horizon {c.horizon} ({c.multistep}); best epoch {m.get('best_epoch')} of "
+                 f"{c.window}, horizon {c.horizon} ({c.multistep}); best epoch {epoch_number(m)} of "
                  f"{m.get('epochs_run')}, {run.info.get('train_seconds', 0):.1f} s")
     lines += [f"  {part:<5} MAE {m[f'{part}_mae']:.4g}  RMSE {m[f'{part}_rmse']:.4g}  (dropout off, series units)"
               for part in ("val", "test") if f"{part}_mae" in m]
