@@ -2,7 +2,6 @@
 directory."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from ..errors import ConfigError
 from ..models import check_model_task, create_model
 from ..seed import seed_everything
 from ..training.callbacks import BestWeights, EpochMetrics
-from ..training.rundir import RESUME, prepare_run_dir, resume_message, saved_config, write_config
+from ..training.rundir import RESUME, prepare_run_dir, resume_message, resumed_config, write_config
 from ..training.trainer import make_trainer, quiet_lightning
 from .holdout import MIN_TEMPERATURE_IMAGES, split_metrics, temperature_note
 from .run import load_run
@@ -43,8 +42,12 @@ def _check_split_sizes(ds: ImageDataset, split: Split, d) -> None:
                         extra)
 
 
-def _content(ds: ImageDataset, split: Split, seed: int) -> dict:
-    """What identifies the training data by content (see `knowwhen.data.fingerprint`)."""
+def _content(ds: ImageDataset, split: Split, seed: int, saved: dict | None) -> dict:
+    """What identifies the training data by content (see `knowwhen.data.fingerprint`); a resumed run keeps what
+    it saved, as it keeps its normalisation, instead of reading those images again."""
+    data = (saved or {}).get("data", {})
+    if "fingerprint" in data and "training_sample" in data:
+        return {"fingerprint": data["fingerprint"], "training_sample": data["training_sample"]}
     return {"fingerprint": dataset_fingerprint(ds), "training_sample": training_sample_hashes(ds, split.train, seed)}
 
 
@@ -104,7 +107,7 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
                           f"{saved['data'].get('sizes')} then, {split.sizes()} now); resume on the same data.")
     normalizer = (Normalizer.from_dict(saved["normalization"]) if saved
                   else fit_normalizer(ds, split.train, d.clip_percentiles, config.seed))
-    content = _content(ds, split, config.seed) if lead else {}
+    content = _content(ds, split, config.seed, saved) if lead else {}
     seed_everything(config.seed)
     net = create_model(config.model.name, ds.shape, len(split.class_names), **config.model.args)
     if lead:
@@ -136,8 +139,7 @@ def resume_training(out: str | Path, epochs: int | None = None, progress: bool =
     Example:
         >>> resume_training("runs/fmnist")  # doctest: +SKIP
     """
-    config = dataclasses.replace(saved_config(out, TrainConfig, "train"), progress=progress)
-    return train(config if epochs is None else dataclasses.replace(config, epochs=epochs), out, resume=True)
+    return train(resumed_config(out, TrainConfig, "train", epochs, progress), out, resume=True)
 
 
 def _final(trainer, out: Path, ds: ImageDataset, split: Split, config: TrainConfig) -> dict:

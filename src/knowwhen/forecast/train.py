@@ -19,7 +19,7 @@ from ..data.fingerprint import series_fingerprint
 from ..data.series import (Series, Windows, inverse_transform, make_windows, open_configured_series, targets,
                            time_at, time_step, transform_series)
 from ..training.callbacks import BestWeights, EpochMetrics
-from ..training.rundir import RESUME, prepare_run_dir, resume_message, saved_config, write_config
+from ..training.rundir import RESUME, prepare_run_dir, resume_message, resumed_config, write_config
 from ..training.trainer import make_trainer, quiet_lightning
 from .run import TASK, load_forecaster, target_index
 
@@ -182,9 +182,7 @@ def train_forecaster(config: ForecastConfig, out: str | Path, series: Series | N
 def resume_forecaster(out: str | Path, epochs: int | None = None, progress: bool = True) -> Path:
     """Continues the interrupted forecaster run in `out` with the settings it saved; `epochs` may raise its
     maximum."""
-    config = dataclasses.replace(saved_config(out, ForecastConfig, "forecast"), progress=progress)
-    return train_forecaster(config if epochs is None else dataclasses.replace(config, epochs=epochs), out,
-                            resume=True)
+    return train_forecaster(resumed_config(out, ForecastConfig, "forecast", epochs, progress), out, resume=True)
 
 
 def _final(trainer, out: Path, series: Series, w: Windows, config: ForecastConfig) -> dict:

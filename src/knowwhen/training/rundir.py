@@ -2,6 +2,7 @@
 training). Loading never unpickles."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -86,6 +87,13 @@ def saved_config(run_dir: str | Path, cls, key: str):
     run_dir = Path(run_dir)
     payload = read_config(run_dir)
     return config_from_dict(cls, config_field(payload, key, run_dir), f"{run_dir / CONFIG}: {key}")
+
+
+def resumed_config(run_dir: str | Path, cls, key: str, epochs: int | None, progress: bool):
+    """The saved config of an interrupted run, with the settings a resume may change: `progress`, and `epochs`
+    when given."""
+    config = dataclasses.replace(saved_config(run_dir, cls, key), progress=progress)
+    return config if epochs is None else dataclasses.replace(config, epochs=epochs)
 
 
 def finished_epochs(run_dir: str | Path) -> int:
