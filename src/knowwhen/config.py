@@ -113,6 +113,8 @@ class DataConfig:
         holdout_classes: class names removed from training and validation and kept as "novel".
         clip_percentiles: per-channel (low, high) percentiles to clip at before scaling, e.g. (0.1, 99.9).
         skip_bad: skip unreadable images (each one is listed) instead of stopping.
+        calibration_fraction: fraction of the non-test images set aside (stratified, disjoint from train, val and
+            test) to calibrate conformal prediction sets; 0 keeps none.
     """
 
     source: str
@@ -123,14 +125,19 @@ class DataConfig:
     holdout_classes: tuple[str, ...] = ()
     clip_percentiles: tuple[float, float] | None = None
     skip_bad: bool = False
+    calibration_fraction: float = 0.1
+    # What a run saved before a field existed did: it had no calibration split.
+    SAVED_BEFORE = {"calibration_fraction": 0.0}
 
     def __post_init__(self):
         object.__setattr__(self, "source", str(self.source))
         object.__setattr__(self, "holdout_classes", tuple(str(c) for c in self.holdout_classes))
         _check_fraction("data.val_fraction", self.val_fraction)
         _check_fraction("data.test_fraction", self.test_fraction)
-        _check(self.val_fraction + self.test_fraction < 1, "data.val_fraction + data.test_fraction",
-               self.val_fraction + self.test_fraction, "leave some images for training (sum below 1).")
+        _check_fraction("data.calibration_fraction", self.calibration_fraction)
+        total = self.val_fraction + self.test_fraction + self.calibration_fraction
+        _check(total < 1, "data.val_fraction + data.test_fraction + data.calibration_fraction", total,
+               "leave some images for training (sum below 1).")
         if self.clip_percentiles is not None:
             lo, hi = self.clip_percentiles
             object.__setattr__(self, "clip_percentiles", (float(lo), float(hi)))
@@ -152,6 +159,8 @@ class TrainConfig(OptimConfig):
 
     Attributes:
         loss: `cross_entropy` (softmax) or `hinge` (multi-class SVM, margin 1).
+        calibration_mc: MC-dropout passes over the calibration split at the end of training, for conformal sets
+            on the MC mean (use the same T with `predict --mc`); 0: the softmax only.
         devices, num_nodes, strategy: Lightning's distributed data parallel settings; `batch_size` is the
             global batch, split across the devices x num_nodes processes.
     """
@@ -164,9 +173,12 @@ class TrainConfig(OptimConfig):
     devices: int = 1
     num_nodes: int = 1
     strategy: str = "auto"
+    calibration_mc: int = 100
 
     def __post_init__(self):
         super().__post_init__()
+        _check(isinstance(self.calibration_mc, int) and self.calibration_mc >= 0, "calibration_mc",
+               self.calibration_mc, "use an integer >= 0 (e.g. 100, the T of predict --mc).")
         _check(self.loss in LOSSES, "loss", self.loss, f"use one of {', '.join(LOSSES)}.")
         _check(self.num_workers >= 0, "num_workers", self.num_workers, "use an integer >= 0.")
         _check(isinstance(self.devices, int) and self.devices >= 1, "devices", self.devices, "use an integer >= 1.")
@@ -269,8 +281,11 @@ def _nested_configs(cls) -> dict:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls) if dataclasses.is_dataclass(hints[f.name])}
 
 
-def config_from_dict(cls, data: dict, where: str = "config"):
-    """Rebuilds `cls` from a dict, raising ConfigError on unknown or missing keys."""
+def config_from_dict(cls, data: dict, where: str = "config", saved: bool = False):
+    """Rebuilds `cls` from a dict, raising ConfigError on unknown or missing keys.
+
+    `saved`: the dict comes from a run's config.json; a field it lacks (saved by an older knowwhen) takes the
+    value in the class's `SAVED_BEFORE` (what that version did), else its default."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a JSON object, got {type(data).__name__}.")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -286,10 +301,12 @@ def config_from_dict(cls, data: dict, where: str = "config"):
     kwargs = {}
     for name, value in data.items():
         if name in nested:
-            value = config_from_dict(nested[name], value, f"{where}.{name}")
+            value = config_from_dict(nested[name], value, f"{where}.{name}", saved)
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[name] = value
+    if saved:
+        kwargs = {**{k: v for k, v in getattr(cls, "SAVED_BEFORE", {}).items() if k not in data}, **kwargs}
     try:
         return cls(**kwargs)
     except ConfigError as e:

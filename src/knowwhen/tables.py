@@ -11,7 +11,7 @@ import numpy as np
 
 from .atomic import atomic_open, atomic_path, write_text_atomic
 
-TEXT_COLUMNS = ("id", "label", "pred", "pred_mc")
+TEXT_COLUMNS = ("id", "label", "pred", "pred_mc", "set")
 
 
 def table_format(path: Path) -> str:

@@ -10,81 +10,41 @@ import numpy as np
 
 from ..atomic import atomic_open, write_text_atomic
 from ..data import ImageDataset
-from ..data.fingerprint import dataset_fingerprint, sampled_training_images_in
-from ..data.splits import split_dataset
 from ..errors import DataError
+from ..evaluation.conformal import conformal_summary, per_class_coverage
 from ..evaluation.perclass import confusion_matrix
 from ..evaluation.summary import (NOVELTY_CONVENTION, accuracy_summary, calibration_summary, deterministic_log_probs,
                                   novelty_table, per_class_table, selective_table)
 from ..tables import csv_rows, write_rows_csv
 from .gallery import save_gallery
 from .predict import predict_dataset
-from .classes import NOVEL, class_mapping
+from .classes import NOVEL
+from .conformal import ConformalOptions, RunSets, run_sets, with_sets
+from .own_data import label_codes, run_test_images
 from .run import Run
 from .write import batch_columns, prediction_header
 
 log = logging.getLogger("knowwhen")
 
 
-def run_test_images(run: Run, ds: ImageDataset, allow_training_images: bool = False) -> ImageDataset:
-    """The run's test and novel images when `ds` holds the data it was trained on (recognised by content), else
-    all of `ds`, after checking that `ds` holds none of the run's sampled training images (a DataError unless
-    `allow_training_images`)."""
-    data = run.info.get("data", {})
-    if _is_training_data(data, ds):
-        d = run.config.data
-        split = split_dataset(ds, d.val_fraction, d.test_fraction, d.holdout_classes, run.config.seed)
-        log.info("%s holds the data run %s was trained on (same content); evaluating on its test split (%d images) "
-                 "and its held-out classes (%d images)", ds.path, run.path, len(split.test), len(split.novel))
-        return ds.subset(np.concatenate([split.test, split.novel]))
-    sample = data.get("training_sample", [])
-    found = sampled_training_images_in(ds, sample) if sample else 0
-    if found:
-        msg = (f"{ds.path}: {found} of the {len(sample)} training images sampled by run {run.path} are among these "
-               f"{len(ds)} images, so the scores would include images the model learned")
-        if not allow_training_images:
-            raise DataError(f"{msg}; evaluate on images it never trained on (or on the whole training data, whose "
-                            "test split is then used), or pass --allow-training-images to score them anyway.")
-        log.warning("%s (--allow-training-images).", msg)
-    return ds
-
-
-def _is_training_data(data: dict, ds: ImageDataset) -> bool:
-    """Whether `ds` has the content the run was trained on; runs saved before fingerprints compare the path."""
-    if "fingerprint" in data:
-        return len(ds) == data.get("images") and dataset_fingerprint(ds) == data["fingerprint"]
-    log.info("this run has no data fingerprint (saved by an older knowwhen): comparing the data's path instead")
-    return str(ds.path) == str(data.get("source")) and len(ds) == data.get("images")
-
-
-UNLABELLED = -2
-
-
-def label_codes(run: Run, ds: ImageDataset, novel_classes=()) -> np.ndarray:
-    """(K + 1,) per class of `ds` the run's class index or NOVEL (its held-out classes and `novel_classes`), and
-    UNLABELLED last (for label -1). Raises DataError for a class the run does not know and nobody declared novel."""
-    novel = tuple(run.info.get("data", {}).get("holdout_classes", [])) + tuple(novel_classes)
-    mapping = class_mapping(ds.class_names, run.class_names, novel, where=str(ds.path))
-    return np.array([mapping[n] for n in ds.class_names] + [UNLABELLED], dtype=np.int64)
-
-
-def _collect(run: Run, datasets: list, predictions_csv: Path, **predict_kw) -> dict:
+def _collect(run: Run, datasets: list, predictions_csv: Path, sets: RunSets | None, **predict_kw) -> dict:
     """Streams predictions to CSV and keeps the per-image arrays the tables need (no passes). `datasets` holds
     (dataset, label codes) pairs; codes None: every image is novel."""
     parts = {"y": [], "logits": [], "measures": [], "origin": []}
-    classes = np.asarray(run.class_names)
+    classes, offset = np.asarray(run.class_names), 0
     with atomic_open(predictions_csv, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        header = prediction_header(run, datasets[0][0], bool(predict_kw.get("mc")))
+        header = prediction_header(run, datasets[0][0], bool(predict_kw.get("mc")), sets is not None)
         writer.writerow(header)
         for k, (ds, codes) in enumerate(datasets):
-            for b in predict_dataset(run, ds, **predict_kw):
+            for b in with_sets(predict_dataset(run, ds, **predict_kw), sets, offset):
                 parts["origin"].append(np.stack([np.full(len(b.indices), k), b.indices], 1))
                 writer.writerows(csv_rows(batch_columns(b, header, classes)))
                 parts["y"].append(np.full(len(b.indices), NOVEL) if codes is None else codes[ds.labels[b.indices]])
                 parts["logits"].append(b.logits.astype(np.float32))
-                parts["measures"].append({name: v.astype(np.float32) if v.ndim == 2 else v
+                parts["measures"].append({name: v.astype(np.float32) if v.ndim == 2 and v.dtype != bool else v
                                           for name, v in b.measures.items()})
+            offset += len(ds)
     y = np.concatenate(parts["y"]).astype(np.int64)
     measures = {k: np.concatenate([m[k] for m in parts["measures"]]) for k in parts["measures"][0]}
     return {"y": y, "logits": np.concatenate(parts["logits"]), "measures": measures,
@@ -94,11 +54,13 @@ def _collect(run: Run, datasets: list, predictions_csv: Path, **predict_kw) -> d
 def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 100, seed: int = 0,
                  novel: ImageDataset | None = None, use_temperature: bool = True, batch_size: int = 512,
                  progress: bool = True, report: bool = True, allow_training_images: bool = False,
-                 novel_classes=()) -> dict:
+                 novel_classes=(), conformal: ConformalOptions | None = None) -> dict:
     """Evaluates `run` on `ds` (its test split and held-out classes, when `ds` is its training data) and
     writes metrics.json, per_class.csv, predictions.csv, calibration.csv, selective.csv, and, when there are
     novel images (`novel`, held-out classes, or classes the run never saw), novelty.csv and roc.csv;
-    confusion.csv, gallery.npz (the images the report shows) and, with `report`, report.html.
+    confusion.csv, gallery.npz (the images the report shows) and, with `report`, report.html. With `conformal`,
+    every image gets its conformal prediction set (see `knowwhen.classify.conformal`), metrics.json a
+    `conformal` block and per_class.csv its coverage columns.
 
     The training data is recognised by content, however its path is spelled; other data that contains images
     the run trained on is refused unless `allow_training_images`. Class names match the run's after
@@ -112,7 +74,8 @@ def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 1
     out.mkdir(parents=True, exist_ok=True)
     test = run_test_images(run, ds, allow_training_images)
     datasets = [(test, label_codes(run, test, novel_classes))] + ([(novel, None)] if novel is not None else [])
-    arrays = _collect(run, datasets, out / "predictions.csv", batch_size=batch_size, progress=progress, mc=mc,
+    sets = run_sets(run, conformal, mc, seed, use_temperature) if conformal else None
+    arrays = _collect(run, datasets, out / "predictions.csv", sets, batch_size=batch_size, progress=progress, mc=mc,
                       seed=seed, use_temperature=use_temperature)
     y, m = arrays["y"], arrays["measures"]
     known, novel_mask = y >= 0, y == NOVEL
@@ -128,7 +91,11 @@ def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 1
     sel, sel_rows = selective_table(ym, y[known])
     summary["selective"] = sel
     preds = {k: ym[k] for k in ("pred", "pred_mc") if k in ym}
-    write_rows_csv(out / "per_class.csv", per_class_table(y[known], preds, run.class_names))
+    per_class = per_class_table(y[known], preds, run.class_names)
+    if sets is not None:
+        summary["conformal"] = _conformal_block(sets, m, y)
+        _add_coverage(per_class, ym["sets"], y[known], sets.calibration)
+    write_rows_csv(out / "per_class.csv", per_class)
     cm = confusion_matrix(y[known], preds.get("pred_mc", preds["pred"]), len(run.class_names))
     write_rows_csv(out / "confusion.csv", [{"true_class": c, **dict(zip(run.class_names, map(int, row)))}
                                        for c, row in zip(run.class_names, cm)])
@@ -148,6 +115,26 @@ def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 1
 
         build_report(out)
     return summary
+
+
+def _conformal_block(sets: RunSets, m: dict, y: np.ndarray) -> dict:
+    """metrics.json's `conformal`: the settings, coverage and set sizes on the known images, and how often sets
+    are flagged (empty or too large) on known and on novel images."""
+    known, novel = y >= 0, y == NOVEL
+    block = {**sets.describe(), **conformal_summary(m["sets"][known], y[known], sets.classifier.alpha),
+             "flag_rate": float(m["set_flag"][known].mean())}
+    if novel.any():
+        block.update(novel_flag_rate=float(m["set_flag"][novel].mean()),
+                     novel_mean_size=float(m["set_size"][novel].mean()))
+    return block
+
+
+def _add_coverage(rows: list[dict], sets: np.ndarray, y: np.ndarray, calibration: dict) -> None:
+    """per_class.csv's conformal columns: coverage with its interval, mean set size, calibration images."""
+    counts = calibration.get("class_counts") or [None] * len(rows)
+    for row, c, n in zip(rows, per_class_coverage(sets, y), counts):
+        row.update({"coverage": c["coverage"], "coverage_ci_low": c["ci_low"], "coverage_ci_high": c["ci_high"],
+                    "mean_set_size": c["mean_size"], "calibration_images": n})
 
 
 def _summary(run: Run, y, logits, measures, mc, seed, use_temperature) -> dict:

@@ -13,15 +13,16 @@ from ..data import ImageDataset, open_dataset
 from ..data.fingerprint import dataset_fingerprint, training_sample_hashes
 from ..data.loader import make_loader
 from ..data.normalize import Normalizer, fit_normalizer
-from ..data.splits import Split, split_dataset
+from ..data.splits import SPLITS, Split, split_for_config
 from ..errors import ConfigError
 from ..models import check_model_task, create_model
 from ..seed import seed_everything
 from ..training.callbacks import BestWeights, EpochMetrics
 from ..training.rundir import RESUME, prepare_run_dir, resume_message, resumed_config, write_config
 from ..training.trainer import make_trainer, quiet_lightning
+from .conformal import compute_calibration, write_calibration
 from .holdout import MIN_TEMPERATURE_IMAGES, split_metrics, temperature_note
-from .run import load_run
+from .run import Run, load_run
 
 log = logging.getLogger("knowwhen")
 
@@ -31,6 +32,10 @@ MIN_SPLIT = 50  # below this many images a split's accuracy is a rough estimate 
 
 def _check_split_sizes(ds: ImageDataset, split: Split, d) -> None:
     """Refuses a validation or test split that was asked for but came out empty; warns about small ones."""
+    if d.calibration_fraction > 0 and len(split.calibration) == 0:
+        log.warning("%s: --calibration-fraction %g of %d images gives no calibration images; the run gets no "
+                    "conformal sets until `knowwhen conformal RUN DATA` calibrates it.", ds.path,
+                    d.calibration_fraction, len(ds))
     for name, fraction in (("val", d.val_fraction), ("test", d.test_fraction)):
         n, flag = len(getattr(split, name)), f"--{name}-fraction"
         if n == 0 and fraction > 0:
@@ -65,7 +70,7 @@ def _payload(config: TrainConfig, ds: ImageDataset, split: Split, normalizer: No
         "data": {"source": ds.path, "format": ds.format, "images": len(ds), "class_names": list(ds.class_names),
                  "channel_names": list(ds.channel_names),
                  "holdout_classes": list(config.data.holdout_classes), "sizes": split.sizes(),
-                 "class_counts": {k: counts(getattr(split, k)) for k in ("train", "val", "test", "novel")},
+                 "class_counts": {k: counts(getattr(split, k)) for k in SPLITS},
                  **content},
         **extra,
     }
@@ -95,14 +100,14 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
     quiet_lightning()
     d = config.data
     ds = dataset if dataset is not None else open_dataset(d.source, d.format, d.options, d.skip_bad)
-    split = split_dataset(ds, d.val_fraction, d.test_fraction, d.holdout_classes, config.seed)
+    split = split_for_config(ds, d, config.seed)
     _check_split_sizes(ds, split, d)
     has_val = len(split.val) > 0
     trainer = make_trainer(config, out, "val_loss" if has_val else "train_loss", has_val)
     # Under DDP every process runs this function; only rank 0 prepares and writes the run directory.
     lead = trainer.is_global_zero
     saved = prepare_run_dir(out, config, resume, overwrite) if lead else None
-    if saved and saved.get("data", {}).get("sizes") != split.sizes():
+    if saved and any(saved.get("data", {}).get("sizes", {}).get(k, 0) != n for k, n in split.sizes().items()):
         raise ConfigError(f"{out}: the data changed since this run started (split sizes "
                           f"{saved['data'].get('sizes')} then, {split.sizes()} now); resume on the same data.")
     normalizer = (Normalizer.from_dict(saved["normalization"]) if saved
@@ -146,12 +151,28 @@ def _final(trainer, out: Path, ds: ImageDataset, split: Split, config: TrainConf
     """Metrics of the best epoch on validation and test, and the training time over all sessions."""
     best = next(c for c in trainer.callbacks if isinstance(c, BestWeights))
     epochs = next(c for c in trainer.callbacks if isinstance(c, EpochMetrics))
+    run = load_run(out, allow_incomplete=True)
     metrics = {"best_epoch": best.best_epoch, "epochs_run": trainer.current_epoch,
                "stopped_early": bool(trainer.should_stop and trainer.current_epoch < config.epochs),
-               **split_metrics(load_run(out, allow_incomplete=True), ds, split, config)}
+               **split_metrics(run, ds, split, config)}
     # Summed from metrics.csv so that time spent before a --resume counts too.
     seconds = sum(float(r["seconds"]) for r in epochs.rows)
     # Prediction divides logits by this temperature (1.0 when too few validation images were there to fit it).
     note = temperature_note(len(split.val))
-    return {"metrics": metrics, "train_seconds": round(seconds, 2), "temperature": metrics.get("temperature", 1.0),
-            **({"temperature_note": note} if note else {})}
+    final = {"metrics": metrics, "train_seconds": round(seconds, 2), "temperature": metrics.get("temperature", 1.0),
+             **({"temperature_note": note} if note else {})}
+    run.info.update(final)
+    return {**final, **_calibration(run, ds, split, config)}
+
+
+def _calibration(run: Run, ds: ImageDataset, split: Split, config: TrainConfig) -> dict:
+    """The calibration split's probabilities saved for conformal sets (softmax and MC mean); their summary."""
+    if not len(split.calibration):
+        return {}
+    idx = split.calibration
+    log.info("computing the probabilities of the %d calibration images for conformal sets (MC x%d)", len(idx),
+             config.calibration_mc)
+    cal = compute_calibration(run, ds.subset(idx), split.label_map[ds.labels[idx]], idx, config.calibration_mc,
+                              progress=config.progress, source=f"the calibration split of {ds.path}")
+    write_calibration(run.path, cal)
+    return {"calibration": cal.info}

@@ -81,7 +81,8 @@ def load_run(run_dir: str | Path, allow_incomplete: bool = False) -> Run:
     try:
         model = create_model(model_cfg["name"], input_shape, len(class_names), **model_cfg.get("args", {}))
         normalizer = Normalizer.from_dict(config_field(payload, "normalization", run_dir))
-        config = config_from_dict(TrainConfig, config_field(payload, "train", run_dir), f"{run_dir / CONFIG}: train")
+        config = config_from_dict(TrainConfig, config_field(payload, "train", run_dir), f"{run_dir / CONFIG}: train",
+                                   saved=True)
     except (KnowwhenError, KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{run_dir / CONFIG}: cannot rebuild the run ({e}).") from None
     load_weights(model, run_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from ..distributed import Ranks
 from ..errors import ConfigError
 from ..tables import TEXT_COLUMNS, merge_parts, write_part
 from ..uncertainty import MCDropout
+from .conformal import SET_COLUMNS, ConformalOptions, run_sets, set_strings, with_sets
 from .predict import applied_temperature, check_compatible, predict_dataset
 from .run import Run
 
@@ -34,6 +35,7 @@ class PredictOptions:
         part_size: images per part file (the unit of resuming and of sharing among ranks).
         progress: show a progress bar.
         passes_out: also save every MC pass (T, N, K) to this .npy (small sets).
+        conformal: add each image's conformal prediction set (columns set, set_size, set_flag).
     """
 
     mc: int | None = None
@@ -43,12 +45,15 @@ class PredictOptions:
     part_size: int = 100_000
     progress: bool = True
     passes_out: str | Path | None = None
+    conformal: ConformalOptions | None = None
 
 
-def prediction_header(run: Run, ds: ImageDataset, mc: bool) -> list[str]:
-    """The columns of a predictions table: id, label (when any is known), pred, p_max, [MC measures], prob_<class>."""
+def prediction_header(run: Run, ds: ImageDataset, mc: bool, sets: bool = False) -> list[str]:
+    """The columns of a predictions table: id, label (when any is known), pred, p_max, [MC measures],
+    [set, set_size, set_flag], prob_<class>."""
     header = ["id"] + (["label"] if (ds.labels >= 0).any() else []) + ["pred", "p_max"]
-    return header + (list(MC_COLUMNS) if mc else []) + [f"prob_{c}" for c in run.class_names]
+    header += (list(MC_COLUMNS) if mc else []) + (list(SET_COLUMNS) if sets else [])
+    return header + [f"prob_{c}" for c in run.class_names]
 
 
 def batch_columns(batch, header: list[str], classes: np.ndarray) -> dict[str, np.ndarray]:
@@ -58,6 +63,8 @@ def batch_columns(batch, header: list[str], classes: np.ndarray) -> dict[str, np
     cols["pred"] = classes[m["pred"]]
     if "pred_mc" in m:
         cols["pred_mc"] = classes[m["pred_mc"]]
+    if "sets" in m:
+        cols["set"] = set_strings(m["sets"], classes)
     cols.update({k: np.asarray(v, dtype=np.float64) for k, v in m.items() if k in header and k not in TEXT_COLUMNS})
     cols.update({f"prob_{c}": probs[:, k].astype(np.float64) for k, c in enumerate(classes)})
     return {h: cols[h] for h in header}
@@ -65,7 +72,8 @@ def batch_columns(batch, header: list[str], classes: np.ndarray) -> dict[str, np
 
 def _manifest(run: Run, ds: ImageDataset, header, o: PredictOptions) -> dict:
     return {"run": str(Path(run.path).resolve()), "data": str(ds.path), "images": len(ds), "part_size": o.part_size,
-            "mc": o.mc, "seed": o.seed, "temperature": applied_temperature(run, o.use_temperature), "header": header}
+            "mc": o.mc, "seed": o.seed, "temperature": applied_temperature(run, o.use_temperature), "header": header,
+            "conformal": asdict(o.conformal) if o.conformal else None}
 
 
 def _parts_dir(out: Path, manifest: dict) -> Path:
@@ -94,7 +102,7 @@ def _check_options(ds: ImageDataset, o: PredictOptions) -> None:
 def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: PredictOptions = PredictOptions(),
                       ranks: Ranks = Ranks()) -> Path:
     """Writes one row per image (CSV, or Parquet for a .parquet `out`): id, label (when known), pred, p_max,
-    the MC measures, prob_<class>.
+    the MC measures, the conformal set (with `options.conformal`), prob_<class>.
 
     With `options.mc`, `prob_<class>` is the MC mean p*; without, the deterministic softmax. Images are predicted
     in parts of `options.part_size`, each written atomically to a folder beside `out`; run again after a crash,
@@ -108,7 +116,8 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
     o, out = options, Path(out)
     _check_options(ds, o)
     check_compatible(run, ds)
-    header = prediction_header(run, ds, bool(o.mc))
+    header = prediction_header(run, ds, bool(o.mc), o.conformal is not None)
+    sets = run_sets(run, o.conformal, o.mc, o.seed, o.use_temperature) if o.conformal else None
     parts_dir = _parts_dir(out, _manifest(run, ds, header, o))
     suffix = ".parquet" if out.suffix.lower() == ".parquet" else ".csv"
     parts = [parts_dir / f"part-{k:06d}{suffix}" for k in range(-(-len(ds) // o.part_size))]
@@ -127,7 +136,7 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
         batches = predict_dataset(run, sub, o.batch_size, o.progress, engine_, o.seed, o.use_temperature,
                                   o.passes_out is not None, device=ranks.device,
                                   part=(k + 1, len(parts)) if len(parts) > 1 else None)
-        write_part(parts[k], _columns(batches, header, classes, passes), header)
+        write_part(parts[k], _columns(with_sets(batches, sets, k * o.part_size), header, classes, passes), header)
     ranks.wait()
     if ranks.lead and all(p.exists() for p in parts):
         merge_parts(parts, out, header)

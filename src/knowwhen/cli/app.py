@@ -115,3 +115,26 @@ MAX_MINUTES = typer.Option(None, help="Stop after this many minutes (best epoch 
 RESUME = typer.Option(False, help="Continue an interrupted run in --out: alone (its saved settings are used), or "
                       "with the original command's data and options.")
 OVERWRITE = typer.Option(False, help="Replace a run already in --out.")
+
+
+CONFORMAL = typer.Option(None, "--conformal", help="Add conformal prediction sets (columns set, set_size, set_flag) "
+                         "with this score: lac, aps or raps (needs the run's calibration images).")
+ALPHA = typer.Option(0.1, "--alpha", help="Conformal sets hold the true class with probability >= 1 - alpha.")
+BY_CLASS = typer.Option(False, "--by-class", help="One conformal threshold per class: coverage for every class.")
+CONFORMAL_PROBS = typer.Option(None, "--conformal-probs", help="Probabilities the sets score: softmax or mc "
+                               "[default: mc with --mc, else softmax].")
+MAX_SET_SIZE = typer.Option(None, "--max-set-size", help="Flag sets larger than this (and empty ones) in set_flag "
+                            "[default: min(3, classes - 1)].")
+
+
+def conformal_options(method: Optional[str], alpha: float, by_class: bool, probs: Optional[str],
+                      max_size: Optional[int]):
+    """The ConformalOptions the flags ask for, or None without --conformal (then the other flags are refused)."""
+    from ..classify.conformal import ConformalOptions
+
+    if method is None:
+        if by_class or probs or max_size is not None or alpha != 0.1:
+            raise ConfigError("--alpha, --by-class, --conformal-probs and --max-set-size set up conformal sets: add "
+                              "--conformal aps (or lac, raps).")
+        return None
+    return ConformalOptions(method, alpha, by_class, probs, max_size)

@@ -11,8 +11,9 @@ import typer
 
 from ..errors import ConfigError
 from ..report.text import epoch_number, format_summary
-from .app import (DATA_FORMAT, DATA_OPTION, LR, MAX_MINUTES, OPTIMIZER, OVERWRITE, QUIET, RESUME, SKIP_BAD,
-                  WEIGHT_DECAY, app, handle_errors, open_data, parse_pairs)
+from .app import (ALPHA, BY_CLASS, CONFORMAL, CONFORMAL_PROBS, DATA_FORMAT, DATA_OPTION, LR, MAX_MINUTES, MAX_SET_SIZE,
+                  OPTIMIZER, OVERWRITE, QUIET, RESUME, SKIP_BAD, WEIGHT_DECAY, app, conformal_options, handle_errors,
+                  open_data, parse_pairs)
 
 
 def _clip(text: Optional[str]):
@@ -49,6 +50,10 @@ def train(
                                         "widths=16,32 or 'widths=(16,32)' or 'widths=[16,32]' (see `knowwhen models`)."),
     val_fraction: float = typer.Option(0.1, help="Fraction of the non-test images used for validation."),
     test_fraction: float = typer.Option(0.2, help="Fraction held out for testing (unless the data has a test split)."),
+    calibration_fraction: float = typer.Option(0.1, help="Fraction of the non-test images kept apart to calibrate "
+                                               "conformal prediction sets (0: none)."),
+    calibration_mc: int = typer.Option(100, help="MC passes over the calibration images, for sets on the MC mean "
+                                       "(predict with the same --mc); 0: softmax only."),
     holdout_class: List[str] = typer.Option(None, "--holdout-class", help="Class kept out of training as 'novel'; repeatable."),
     clip_percentiles: Optional[str] = typer.Option(None, help="Clip each channel at LOW,HIGH percentiles, e.g. 0.1,99.9."),
     rotate: float = typer.Option(0.0, help="Augmentation: max rotation in degrees."),
@@ -92,11 +97,12 @@ def train(
         args["dropout"] = dropout
     config = TrainConfig(
         DataConfig(data, fmt, parse_pairs(option, "--option"), val_fraction, test_fraction,
-                   tuple(holdout_class or ()), _clip(clip_percentiles), skip_bad),
+                   tuple(holdout_class or ()), _clip(clip_percentiles), skip_bad, calibration_fraction),
         ModelConfig(model, args), AugmentConfig(rotate, zoom, shear, shift, hflip, vflip),
         optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, loss=loss, epochs=epochs or 10,
         batch_size=batch_size, patience=patience or None, seed=seed, max_minutes=max_minutes, progress=not quiet,
-        num_workers=workers, devices=devices, num_nodes=num_nodes, strategy=strategy, accelerator=accelerator)
+        num_workers=workers, devices=devices, num_nodes=num_nodes, strategy=strategy, accelerator=accelerator,
+        calibration_mc=calibration_mc)
     run_dir = train_run(config, out, resume=resume, overwrite=overwrite)
     if run_dir is not None:  # None on the other ranks of a distributed run
         _print_result(run_dir)
@@ -130,6 +136,11 @@ def predict(
     devices: int = typer.Option(1, help="Processes (CPU) or GPUs per node; each predicts its share of the parts."),
     num_nodes: int = typer.Option(1, help="Machines (nodes)."),
     accelerator: str = typer.Option("cpu", help="cpu, gpu or auto."),
+    conformal: Optional[str] = CONFORMAL,
+    alpha: float = ALPHA,
+    by_class: bool = BY_CLASS,
+    conformal_probs: Optional[str] = CONFORMAL_PROBS,
+    max_set_size: Optional[int] = MAX_SET_SIZE,
     fmt: Optional[str] = DATA_FORMAT,
     option: List[str] = DATA_OPTION,
     skip_bad: bool = SKIP_BAD,
@@ -138,6 +149,8 @@ def predict(
     """Predict every image and write one CSV row per image, with MC-dropout uncertainty when --mc is given.
 
     Example: knowwhen predict runs/fmnist fashion-mnist --mc 100 --out predictions.csv
+
+    With sets that hold the true class 90% of the time: ... --mc 100 --conformal aps --alpha 0.1
     """
     from ..classify import PredictOptions, load_run, write_predictions
     from ..distributed import launch_or_join
@@ -145,7 +158,8 @@ def predict(
     loaded = load_run(run)
     ds = open_data(data, fmt, option, skip_bad)
     ranks = launch_or_join(devices, num_nodes, accelerator)
-    options = PredictOptions(mc, seed, not no_temperature, batch_size, part_size, not quiet, save_passes)
+    sets = conformal_options(conformal, alpha, by_class, conformal_probs, max_set_size)
+    options = PredictOptions(mc, seed, not no_temperature, batch_size, part_size, not quiet, save_passes, sets)
     write_predictions(loaded, ds, out, options, ranks)
     if ranks.lead:
         typer.echo(f"wrote {len(ds)} predictions to {out}")
@@ -167,14 +181,20 @@ def evaluate(
     novel_classes: Optional[str] = typer.Option(None, help="Classes of DATA the run never saw, A,B,...: scored as "
                                                 "novel (another unknown class name is an error)."),
     batch_size: int = typer.Option(512, help="Images per batch."),
+    conformal: Optional[str] = CONFORMAL,
+    alpha: float = ALPHA,
+    by_class: bool = BY_CLASS,
+    conformal_probs: Optional[str] = CONFORMAL_PROBS,
+    max_set_size: Optional[int] = MAX_SET_SIZE,
     fmt: Optional[str] = DATA_FORMAT,
     option: List[str] = DATA_OPTION,
     skip_bad: bool = SKIP_BAD,
     quiet: bool = QUIET,
 ):
-    """Evaluate a run: accuracy with intervals, calibration, novelty (AUROC) and selective prediction.
+    """Evaluate a run: accuracy with intervals, calibration, novelty (AUROC) and selective prediction; with
+    --conformal, the coverage of its prediction sets.
 
-    Example: knowwhen evaluate runs/fmnist fashion-mnist --mc 100 --out eval/
+    Example: knowwhen evaluate runs/fmnist fashion-mnist --mc 100 --conformal aps --out eval/
     """
     from ..classify import evaluate_run, load_run
 
@@ -183,9 +203,50 @@ def evaluate(
     novel_ds = open_data(novel, fmt, option, skip_bad) if novel else None
     summary = evaluate_run(loaded, ds, out, mc or None, seed, novel_ds, not no_temperature, batch_size, not quiet,
                            allow_training_images=allow_training_images,
-                           novel_classes=tuple(c.strip() for c in (novel_classes or "").split(",") if c.strip()))
+                           novel_classes=tuple(c.strip() for c in (novel_classes or "").split(",") if c.strip()),
+                           conformal=conformal_options(conformal, alpha, by_class, conformal_probs, max_set_size))
     typer.echo(format_summary(summary))
     typer.echo(f"wrote {out}/metrics.json, the tables beside it and the report {out}/report.html")
+
+
+@app.command("conformal")
+@handle_errors
+def calibrate(
+    run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`."),
+    data: str = typer.Argument(..., help="Labelled images the run never trained on (e.g. a new plate's controls); "
+                               "for the run's own training data, its calibration split is used."),
+    mc: int = typer.Option(100, "--mc", help="MC-dropout passes for the MC mean (predict with the same --mc); 0: "
+                           "softmax only."),
+    seed: int = typer.Option(0, help="Seed of the dropout masks (predict with the same --seed)."),
+    method: str = typer.Option("aps", help="Score whose thresholds are printed: lac, aps or raps."),
+    alpha: float = ALPHA,
+    by_class: bool = BY_CLASS,
+    allow_training_images: bool = typer.Option(False, help="Calibrate on DATA even when it holds images the run "
+                                               "trained on (their sets come out too small)."),
+    batch_size: int = typer.Option(512, help="Images per batch."),
+    fmt: Optional[str] = DATA_FORMAT,
+    option: List[str] = DATA_OPTION,
+    skip_bad: bool = SKIP_BAD,
+    quiet: bool = QUIET,
+):
+    """Calibrate a run's conformal sets on labelled images: their probabilities replace the run's calibration
+    images (alpha and score are chosen later, at predict / evaluate).
+
+    Example: knowwhen conformal runs/deeploc plate7_controls.h5 --mc 100
+    """
+    from ..classify import load_run
+    from ..classify.conformal import ConformalOptions, calibrate_run, run_sets
+
+    loaded = load_run(run)
+    cal = calibrate_run(loaded, open_data(data, fmt, option, skip_bad), mc, seed, batch_size, not quiet,
+                        allow_training_images)
+    typer.echo(f"calibrated {run} on {cal.info['images']} images of {cal.info['source']} "
+               f"(softmax{' and the MC mean of ' + str(mc) + ' passes' if mc else ''})")
+    for probs in cal.probs:
+        sets = run_sets(loaded, ConformalOptions(method, alpha, by_class, probs), mc or None, seed)
+        t = sets.describe()["threshold"]
+        shown = f"{t:.4g}" if isinstance(t, float) else "per class " + ", ".join(f"{v:.4g}" for v in t)
+        typer.echo(f"  {method} on {probs}, alpha {alpha:g}: threshold {shown}")
 
 
 @app.command()

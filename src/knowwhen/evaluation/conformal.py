@@ -35,3 +35,16 @@ def conformal_summary(sets, y, alpha: float) -> dict:
     return {"alpha": alpha, "target": 1 - alpha, "coverage": float(hit.mean()), "ci_low": lo, "ci_high": hi,
             "mean_size": float(sizes.mean()), "median_size": float(np.median(sizes)),
             "empty_rate": float((sizes == 0).mean()), "by_size": by_size, "per_class": per_class}
+
+
+def per_class_coverage(sets, y) -> list[dict]:
+    """Per class (index k): images, coverage with its Wilson 95% interval, mean set size (NaN without images)."""
+    sets, y, hit = _checked(sets, y)
+    sizes, rows = sets.sum(1), []
+    for k in range(sets.shape[1]):
+        mine = y == k
+        lo, hi = wilson_interval(int(hit[mine].sum()), int(mine.sum()))
+        rows.append({"images": int(mine.sum()), "coverage": float(hit[mine].mean()) if mine.any() else float("nan"),
+                     "ci_low": lo, "ci_high": hi,
+                     "mean_size": float(sizes[mine].mean()) if mine.any() else float("nan")})
+    return rows

@@ -109,7 +109,7 @@ def load_forecaster(run_dir: str | Path, allow_incomplete: bool = False) -> Fore
                               "continue it with `knowwhen forecast train ... --resume`.")
     try:
         config = config_from_dict(ForecastConfig, config_field(payload, "forecast", run_dir),
-                                  f"{run_dir / CONFIG}: forecast")
+                                  f"{run_dir / CONFIG}: forecast", saved=True)
         model_cfg = config_field(payload, "model", run_dir)
         model = create_model(model_cfg["name"], tuple(config_field(payload, "input_shape", run_dir)), config.outputs,
                              **model_cfg.get("args", {}))

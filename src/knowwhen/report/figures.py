@@ -76,6 +76,39 @@ def per_class_accuracy(rows: list[dict]):
     return fig
 
 
+def conformal_coverage(rows: list[dict], target: float):
+    """Per class: the coverage of the conformal sets with its 95% Wilson interval, against the target 1 - alpha."""
+    fig, ax = _figure(max(6.4, 0.45 * len(rows) + 2), 3.8)
+    x = np.arange(len(rows))
+    cov = np.array([float(r["coverage"]) for r in rows])
+    lo = np.array([float(r["coverage_ci_low"]) for r in rows])
+    hi = np.array([float(r["coverage_ci_high"]) for r in rows])
+    ax.bar(x, cov, 0.6, color="#009E73", label="coverage", yerr=np.clip(np.nan_to_num([cov - lo, hi - cov]), 0, None),
+           capsize=2, error_kw={"elinewidth": 1})
+    ax.axhline(target, color="#D55E00", linestyle="--", label=f"target {target:.0%}")
+    ax.set_xticks(x, [r["class"] for r in rows], rotation=45, ha="right")
+    ax.set(ylabel="coverage (fraction)", ylim=(0, 1.22), title="Conformal coverage per class, 95% Wilson intervals")
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.legend(frameon=False, loc="upper center", ncols=2)
+    return fig
+
+
+def set_sizes(groups: dict[str, np.ndarray], classes: int):
+    """Histogram of conformal set sizes (0 to `classes`) per group of images (e.g. known, novel), as fractions."""
+    fig, ax = _figure(6.4, 3.4)
+    sizes = np.arange(classes + 1)
+    width = 0.8 / max(1, len(groups))
+    colors = ("#0072B2", "#D55E00", "#009E73")
+    for i, (name, values) in enumerate(groups.items()):
+        counts = np.bincount(np.asarray(values, dtype=int), minlength=classes + 1)[:classes + 1]
+        ax.bar(sizes + (i - (len(groups) - 1) / 2) * width, counts / max(1, len(values)), width,
+               color=colors[i % len(colors)], label=f"{name} ({len(values)} images)")
+    ax.set_xticks(sizes)
+    ax.set(xlabel="set size (classes in the set)", ylabel="fraction of images", title="Conformal set sizes")
+    ax.legend(frameon=False)
+    return fig
+
+
 def confusion(cm: np.ndarray, class_names):
     """Confusion matrix, rows normalised to the fraction of each true class."""
     fig, ax = _figure(max(4.5, 0.5 * len(class_names) + 2), max(4, 0.5 * len(class_names) + 1.5))

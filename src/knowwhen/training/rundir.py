@@ -86,7 +86,7 @@ def saved_config(run_dir: str | Path, cls, key: str):
     """The config dataclass `cls` a run saved under `key` in its config.json ("train" or "forecast")."""
     run_dir = Path(run_dir)
     payload = read_config(run_dir)
-    return config_from_dict(cls, config_field(payload, key, run_dir), f"{run_dir / CONFIG}: {key}")
+    return config_from_dict(cls, config_field(payload, key, run_dir), f"{run_dir / CONFIG}: {key}", saved=True)
 
 
 def resumed_config(run_dir: str | Path, cls, key: str, epochs: int | None, progress: bool):
@@ -110,7 +110,8 @@ def resume_message(run_dir: Path, has_state: bool, epochs: int) -> str:
 
 
 # Fields that may change when a run is resumed: they do not change what is learned.
-_RESUMABLE_CHANGES = {"epochs", "progress", "num_workers", "max_minutes", "devices", "num_nodes", "strategy"}
+_RESUMABLE_CHANGES = {"epochs", "progress", "num_workers", "max_minutes", "devices", "num_nodes", "strategy",
+                      "calibration_mc"}
 
 
 def resume_changes(saved, new) -> list[str]:
@@ -134,7 +135,7 @@ def prepare_run_dir(out: Path, config, resume: bool, overwrite: bool, key: str =
             raise ConfigError(f"{out}: the run is complete; nothing to resume (pass --overwrite to retrain).")
         if key not in payload:
             raise ConfigError(f"{out}: holds a different kind of run (no {key!r} settings); choose another --out.")
-        saved = config_from_dict(type(config), payload[key], f"{out / CONFIG}: {key}")
+        saved = config_from_dict(type(config), payload[key], f"{out / CONFIG}: {key}", saved=True)
         for stale in out.glob(".*.tmp"):  # a write the kill interrupted; the real file is intact
             stale.unlink()
         changed = resume_changes(saved, config)

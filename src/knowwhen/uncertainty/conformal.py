@@ -41,11 +41,22 @@ def conformal_quantile(scores: np.ndarray, alpha: float) -> float:
 
 
 def uniforms(n: int, seed: int, keys: np.ndarray | None = None, stream: int = 0) -> np.ndarray:
-    """(n,) the U of each image for randomised scores, from a generator of (seed, stream, key) per image (keys
-    default to 0..n-1), so that an image keeps its U whatever batch it is in. Calibration (stream 0) and
-    prediction (stream 1) draw apart, so that no test image shares its U with a calibration image."""
+    """(n,) the U of each image for randomised scores: a hash (SplitMix64) of (seed, stream, key) per image (keys
+    default to 0..n-1), so that an image keeps its U whatever batch it is in, and millions are drawn at once.
+    Calibration (stream 0) and prediction (stream 1) draw apart, so that no test image shares its U with a
+    calibration image."""
     keys = np.arange(n) if keys is None else np.asarray(keys)
-    return np.array([np.random.default_rng([seed, stream, int(k)]).random() for k in keys])
+    with np.errstate(over="ignore"):
+        state = _splitmix(_splitmix(np.uint64(seed) ^ _splitmix(np.uint64(stream))) ^ keys.astype(np.uint64))
+    return (state >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def _splitmix(x):
+    """One step of SplitMix64 (Steele et al. 2014): a bijective 64-bit mix whose outputs pass BigCrush."""
+    x = np.asarray(x, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
 def class_scores(probs: np.ndarray, method: str, u: np.ndarray | None = None, k_reg: int = 1,
