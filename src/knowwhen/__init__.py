@@ -1,8 +1,8 @@
 """knowwhen: image classification (and forecasting) that knows when it doesn't know."""
 __version__ = "0.1.0"
 
-from .classify import (PredictionBatch, PredictOptions, Run, evaluate_run, load_run, predict, predict_dataset,
-                       predict_proba, write_predictions)
+from .classify import (ConformalOptions, PredictionBatch, PredictOptions, Run, calibrate_run, evaluate_run, load_run,
+                       predict, predict_dataset, predict_proba, write_predictions)
 from .config import AugmentConfig, DataConfig, ForecastConfig, ModelConfig, OptimConfig, SeriesConfig, TrainConfig
 from .data import ImageDataset, dataset_from_arrays, open_dataset
 from .data.series import open_series
@@ -16,7 +16,7 @@ __all__ = [
     "list_models", "load_run", "model_summary", "open_dataset", "train", "KnowwhenClassifier",
     "PredictOptions", "PredictionBatch", "evaluate_run", "predict", "predict_proba", "predict_dataset",
     "write_predictions", "ForecastConfig", "ForecastRun", "SeriesConfig", "load_forecaster", "open_series",
-    "train_forecaster", "predict_forecasts", "evaluate_forecaster",
+    "train_forecaster", "predict_forecasts", "evaluate_forecaster", "ConformalOptions", "calibrate_run",
 ]
 
 

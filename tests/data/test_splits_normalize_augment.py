@@ -89,3 +89,16 @@ def test_split_partitions_every_image_and_keeps_each_class_in_training(labels, v
     together = np.concatenate([s.train, s.val, s.test])
     assert sorted(together.tolist()) == list(range(len(labels)))
     assert set(labels[s.train]) == set(labels)
+
+
+def test_calibration_split_is_disjoint_stratified_and_leaves_val_and_test_alone():
+    ds = open_dataset("digits")
+    plain, s = split_dataset(ds, 0.1, 0.2, seed=3), split_dataset(ds, 0.1, 0.2, seed=3, calibration_fraction=0.1)
+    np.testing.assert_array_equal(plain.test, s.test)
+    np.testing.assert_array_equal(plain.val, s.val)
+    parts = [s.train, s.val, s.test, s.calibration]
+    assert sum(map(len, parts)) == len(ds) and len(np.unique(np.concatenate(parts))) == len(ds)
+    non_test = ds.class_counts() - np.bincount(ds.labels[s.test], minlength=10)
+    ratio = np.bincount(ds.labels[s.calibration], minlength=10) / non_test
+    assert np.all(np.abs(ratio - 0.1) < 0.01)
+    assert s.sizes()["calibration"] == len(s.calibration) and plain.sizes()["calibration"] == 0

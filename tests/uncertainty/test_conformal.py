@@ -92,3 +92,12 @@ def test_class_conditional_thresholds_and_the_small_class_warning(digits_probs, 
         cp = ConformalClassifier("lac", 0.1, by_class=True).fit(p[few], y[few])
     assert "classes 3 have fewer than 9 calibration images" in caplog.text and cp.threshold_[3] == math.inf
     assert cp.predict_sets(p[300:])[:, 3].all()                          # class 3 always in: full coverage
+
+
+def test_uniforms_are_uniform_and_independent_of_their_neighbours():
+    from scipy.stats import kstest
+
+    u = uniforms(20_000, seed=3, stream=1)
+    assert kstest(u, "uniform").pvalue > 1e-3
+    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.03
+    assert not np.array_equal(u, uniforms(20_000, seed=4, stream=1))

@@ -2,12 +2,13 @@
 
 Training and the scikit-learn estimator load Lightning / scikit-learn on first use.
 """
+from .conformal import ConformalOptions, calibrate_run
 from .evaluate import evaluate_run
 from .predict import PredictionBatch, predict, predict_dataset, predict_proba
 from .run import Run, load_run
 from .write import PredictOptions, write_predictions
 
-__all__ = ["KnowwhenClassifier", "PredictOptions", "PredictionBatch", "Run", "evaluate_run", "load_run",
+__all__ = ["ConformalOptions", "KnowwhenClassifier", "calibrate_run", "PredictOptions", "PredictionBatch", "Run", "evaluate_run", "load_run",
            "novelty_experiment", "predict", "predict_dataset", "predict_proba", "train", "write_predictions"]
 
 

@@ -44,7 +44,8 @@ class KnowwhenClassifier(ClassifierMixin, BaseEstimator):
 
     def _config(self) -> TrainConfig:
         return TrainConfig(
-            DataConfig("X", val_fraction=self.val_fraction, test_fraction=0.0),
+            # No calibration split: the estimator API has no conformal sets, so every image trains or validates.
+            DataConfig("X", val_fraction=self.val_fraction, test_fraction=0.0, calibration_fraction=0.0),
             ModelConfig(self.model, dict(self.model_args or {})), optimizer=self.optimizer, lr=self.lr,
             momentum=self.momentum, weight_decay=self.weight_decay, loss=self.loss, epochs=self.epochs,
             batch_size=self.batch_size, patience=self.patience, seed=self.seed, progress=self.verbose)

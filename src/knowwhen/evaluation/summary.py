@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..uncertainty.measures import MEASURES, uncertainty_scores
+from ..uncertainty.measures import SCORED_MEASURES, uncertainty_scores
 from .calibration import (brier_score, expected_calibration_error, maximum_calibration_error,
                           log_softmax, negative_log_likelihood, reliability_bins)
 from .novelty import novelty_metrics
@@ -20,8 +20,8 @@ CURVE_POINTS = 201
 
 
 def present_measures(measures: dict) -> list[str]:
-    """The measures of MEASURES found in `measures`, in the canonical order."""
-    return [m for m in MEASURES if m in measures]
+    """The measures of SCORED_MEASURES found in `measures`, in the canonical order."""
+    return [m for m in SCORED_MEASURES if m in measures]
 
 
 def accuracy_summary(correct) -> dict:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..atomic import write_text_atomic
 from ..errors import DataError
-from ..uncertainty.measures import MEASURES
+from ..uncertainty.measures import SCORED_MEASURES
 from . import figures as F
 from .forecast import forecast_sections
 from .html import Section, figure_html, note_html, page_html, table_html
@@ -96,7 +96,7 @@ def _classes_and_channels(run: dict) -> str:
 
 
 def _uncertainty_section(preds: list[dict], class_names: set) -> Section:
-    names = [m for m in MEASURES if preds and m in preds[0]]
+    names = [m for m in SCORED_MEASURES if preds and m in preds[0]]
     values = {m: np.array([float(r[m]) for r in preds]) for m in names}
     label = np.array([r.get("label", "") for r in preds])
     known = np.isin(label, list(class_names))

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# `set_size` (the size of a conformal prediction set) is scored like the others when sets were made.
-MEASURES = ("p_max", "p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc", "variation_ratio_mc", "set_size")
+MEASURES = ("p_max", "p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc", "variation_ratio_mc")
+# What evaluations score as doubt: the measures, and `set_size` (classes in a conformal set) when sets were made.
+SCORED_MEASURES = (*MEASURES, "set_size")
 # Measures for which a higher value means more certain; every other measure: higher = more uncertain.
 CONFIDENCE_MEASURES = ("p_max", "p_max_mc")
 
