@@ -47,12 +47,12 @@ def _test_probs(run, ds, mc: int) -> dict:
     """Softmax and MC-mean probabilities of the test split and the held-out class's test images."""
     split = split_for_config(ds, run.config.data, run.config.seed)
     novel = split.novel[ds.split[split.novel] == "test"] if ds.split is not None else split.novel
-    idx = np.concatenate([split.test, novel])
+    idx = np.sort(np.concatenate([split.test, novel]))   # the order predict_dataset yields (subset sorts)
     softmax, mean = [], []
     for b in kw.predict_dataset(run, ds.subset(idx), 1000, False, mc=mc, seed=0):
         softmax.append(b.probs)
         mean.append(b.measures["probs_mc"])
-    y = np.concatenate([split.label_map[ds.labels[split.test]], np.full(len(novel), -1)])
+    y = split.label_map[ds.labels[idx]]                    # -1 for the held-out class
     return {"softmax": np.concatenate(softmax), "mc": np.concatenate(mean), "y": y}
 
 

@@ -28,7 +28,8 @@ def test_two_process_ddp_training_on_cpu_writes_one_run(tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("saved run") == 1  # only rank 0 reports and writes
-    assert sorted(p.name for p in out.iterdir()) == ["calibration.safetensors", "config.json", "metrics.csv", "model.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == ["calibration.safetensors", "config.json", "features.safetensors",
+                                                     "metrics.csv", "model.safetensors", "reference.safetensors"]
     run = kw.load_run(out)
     assert run.config.devices == 2 and len((out / "metrics.csv").read_text().splitlines()) == 4
     x = kw.open_dataset("digits").images(np.arange(200))

@@ -14,7 +14,7 @@ def run_demo(out: str | Path, epochs: int = 3, max_minutes: float = 4.0, mc: int
 
     Fashion-MNIST holds out "Shirt" (the class the course's network finds hardest); digits holds out "9".
     """
-    from .classify import evaluate_run, load_run, train
+    from .classify import ConformalOptions, evaluate_run, load_run, train
     from .config import DataConfig, ModelConfig, TrainConfig
     from .data import open_dataset
 
@@ -26,10 +26,10 @@ def run_demo(out: str | Path, epochs: int = 3, max_minutes: float = 4.0, mc: int
          f"for up to {epochs} epochs / {max_minutes:g} minutes")
     ds = open_dataset(name)
     config = TrainConfig(DataConfig(name, holdout_classes=(held_out,)), ModelConfig("cnn"), epochs=epochs,
-                         max_minutes=max_minutes, progress=progress)
+                         max_minutes=max_minutes, progress=progress, calibration_mc=mc)
     run = load_run(train(config, out / "run", dataset=ds, overwrite=True))
-    echo(f"MC dropout with {mc} passes on the test images and the held-out class")
-    summary = evaluate_run(run, ds, out / "eval", mc=mc, progress=progress)
+    echo(f"MC dropout with {mc} passes on the test images and the held-out class, with 90% conformal sets")
+    summary = evaluate_run(run, ds, out / "eval", mc=mc, progress=progress, conformal=ConformalOptions("aps", 0.1))
     return {"dataset": name, "held_out": held_out, "run": str(run.path), "eval": str(out / "eval"), **summary}
 
 

@@ -16,7 +16,8 @@ def test_run_gives_back_model_classes_and_preprocessing(digits_run):
     assert run.class_names == tuple("0123456789") and run.input_shape == (1, 8, 8)
     assert run.config.model.name == "cnn" and not run.model.training
     assert len(run.normalizer.mean) == 1 and run.normalizer.std[0] > 0
-    assert sorted(p.name for p in digits_run.iterdir()) == ["calibration.safetensors", "config.json", "metrics.csv", "model.safetensors"]
+    assert sorted(p.name for p in digits_run.iterdir()) == ["calibration.safetensors", "config.json", "features.safetensors",
+                                                     "metrics.csv", "model.safetensors", "reference.safetensors"]
 
 
 def test_missing_and_foreign_runs(tmp_path, run_copy):

@@ -20,10 +20,9 @@ from ..seed import seed_everything
 from ..training.callbacks import BestWeights, EpochMetrics
 from ..training.rundir import RESUME, prepare_run_dir, resume_message, resumed_config, write_config
 from ..training.trainer import make_trainer, quiet_lightning
-from ..uncertainty.mc import dropout_sites
-from .conformal import compute_calibration, write_calibration
 from .holdout import MIN_TEMPERATURE_IMAGES, split_metrics, temperature_note
-from .run import Run, load_run
+from .posthoc import fit_posthoc
+from .run import load_run
 
 log = logging.getLogger("knowwhen")
 
@@ -163,18 +162,4 @@ def _final(trainer, out: Path, ds: ImageDataset, split: Split, config: TrainConf
     final = {"metrics": metrics, "train_seconds": round(seconds, 2), "temperature": metrics.get("temperature", 1.0),
              **({"temperature_note": note} if note else {})}
     run.info.update(final)
-    return {**final, **_calibration(run, ds, split, config)}
-
-
-def _calibration(run: Run, ds: ImageDataset, split: Split, config: TrainConfig) -> dict:
-    """The calibration split's probabilities saved for conformal sets (softmax and MC mean); their summary."""
-    if not len(split.calibration):
-        return {}
-    idx, mc = split.calibration, config.calibration_mc if dropout_sites(run.model) else 0
-    log.info("computing the probabilities of the %d calibration images for conformal sets (%s)", len(idx),
-             f"softmax and MC x{mc}" if mc else "softmax; no MC: the model has no dropout" if config.calibration_mc
-             else "softmax")
-    cal = compute_calibration(run, ds.subset(idx), split.label_map[ds.labels[idx]], idx, mc,
-                              progress=config.progress, source=f"the calibration split of {ds.path}")
-    write_calibration(run.path, cal)
-    return {"calibration": cal.info}
+    return {**final, **fit_posthoc(run, ds, split, config.calibration_mc, progress=config.progress)}

@@ -1,6 +1,7 @@
 """Predictions of a saved run on any dataset or array, streamed batch by batch, with MC dropout."""
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -12,7 +13,9 @@ from ..data import ImageDataset
 from ..errors import DataError
 from ..evaluation.calibration import softmax
 from ..uncertainty import MCDropout, MCSums, measures_from_sums
+from ..uncertainty.features import feature_tap
 from .classes import run_class_names
+from .features import FUSED, fused_novelty
 from .run import Run
 
 
@@ -28,7 +31,9 @@ class PredictionBatch:
         probs: (n, K) deterministic softmax probabilities (dropout off, temperature applied).
         logits: (n, K) deterministic logits (no temperature).
         measures: per-image arrays: `p_max`, `pred`, and with MC dropout `p_max_mc`, `pred_mc`, `sigma_mc`,
-            `entropy_mc`, `mutual_info_mc`, `variation_ratio_mc`, `probs_mc` (n, K).
+            `entropy_mc`, `mutual_info_mc`, `variation_ratio_mc`, `probs_mc` (n, K); when the run has feature
+            statistics `energy`, `mahalanobis`, `gauss_density`, `knn`, and with validation reference scores the
+            fused `novelty`.
         passes: (T, n, K) every MC pass, only when asked for (`keep_passes`).
     """
 
@@ -112,17 +117,27 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
         for idx, images in ds.batches(np.arange(len(ds)), batch_size):
             x = run.preprocess(images).to(device)
             batch = PredictionBatch(idx, [ds.item_id(i) for i in idx], names[ds.labels[idx]].tolist(), None)
-            if engine_ is None:
-                run.model.eval()
-                with torch.no_grad():
-                    batch.logits = run.model(x).cpu().numpy()
-            else:
-                logits, log_passes = engine_.predict_log(x)
-                batch.logits, log_passes = logits.cpu().numpy(), log_passes.cpu().numpy()
-                passes = np.exp(log_passes)
-                batch.measures = measures_from_sums(MCSums.zeros(*batch.logits.shape).add(passes, log_passes))
-                batch.passes = passes if keep_passes else None
+            with feature_tap(run.model) if run.features is not None else contextlib.nullcontext({}) as tap:
+                _forward(run, engine_, x, batch, keep_passes)
             batch.probs = softmax(batch.logits / t)
             batch.measures.update(p_max=batch.probs.max(1), pred=batch.probs.argmax(1))
+            if run.features is not None:
+                batch.measures.update(run.features.scores(tap["features"].cpu().numpy(), batch.logits))
+            if run.reference is not None:
+                batch.measures[FUSED] = fused_novelty(run.reference, batch.measures)
             yield batch
             bar.update(len(idx))
+
+
+def _forward(run: Run, engine_: MCDropout | None, x: torch.Tensor, batch: PredictionBatch, keep_passes: bool) -> None:
+    """Fills the batch's logits and, with an MC engine, its MC measures (and passes when kept)."""
+    if engine_ is None:
+        run.model.eval()
+        with torch.no_grad():
+            batch.logits = run.model(x).cpu().numpy()
+        return
+    logits, log_passes = engine_.predict_log(x)
+    batch.logits, log_passes = logits.cpu().numpy(), log_passes.cpu().numpy()
+    passes = np.exp(log_passes)
+    batch.measures = measures_from_sums(MCSums.zeros(*batch.logits.shape).add(passes, log_passes))
+    batch.passes = passes if keep_passes else None

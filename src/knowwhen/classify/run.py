@@ -13,6 +13,8 @@ from ..data.normalize import Normalizer
 from ..errors import CheckpointError, KnowwhenError
 from ..models import create_model, model_summary
 from ..training.rundir import CONFIG, config_field, load_weights, read_config
+from ..uncertainty.features import FeatureScorer
+from .features import load_features, load_reference
 
 
 @dataclass
@@ -27,6 +29,8 @@ class Run:
         normalizer: the exact preprocessing fitted on the training images.
         config: the TrainConfig it was trained with.
         info: the rest of config.json: data sizes, metrics, timing.
+        features: the feature statistics of its training split (feature-space novelty scores), or None.
+        reference: the validation images' scores per measure (for the fused `novelty` score), or None.
     """
 
     path: Path
@@ -36,6 +40,8 @@ class Run:
     normalizer: Normalizer
     config: TrainConfig
     info: dict = field(default_factory=dict)
+    features: FeatureScorer | None = None
+    reference: dict | None = None
 
     def preprocess(self, images: np.ndarray) -> torch.Tensor:
         """Raw images (n, C, H, W) -> the normalised float32 tensor the model was trained on."""
@@ -87,4 +93,5 @@ def load_run(run_dir: str | Path, allow_incomplete: bool = False) -> Run:
         raise CheckpointError(f"{run_dir / CONFIG}: cannot rebuild the run ({e}).") from None
     load_weights(model, run_dir)
     info = {k: v for k, v in payload.items() if k not in ("model", "class_names", "input_shape", "normalization")}
-    return Run(run_dir, model.eval(), class_names, input_shape, normalizer, config, info)
+    return Run(run_dir, model.eval(), class_names, input_shape, normalizer, config, info, load_features(run_dir),
+               load_reference(run_dir))

@@ -15,6 +15,7 @@ from ..distributed import Ranks
 from ..errors import ConfigError
 from ..tables import TEXT_COLUMNS, merge_parts, write_part
 from ..uncertainty import MCDropout
+from ..uncertainty.measures import FEATURE_SCORES
 from .conformal import SET_COLUMNS, ConformalOptions, run_sets, set_strings, with_sets
 from .predict import applied_temperature, check_compatible, predict_dataset
 from .run import Run
@@ -49,10 +50,13 @@ class PredictOptions:
 
 
 def prediction_header(run: Run, ds: ImageDataset, mc: bool, sets: bool = False) -> list[str]:
-    """The columns of a predictions table: id, label (when any is known), pred, p_max, [MC measures],
-    [set, set_size, set_flag], prob_<class>."""
+    """The columns of a predictions table: id, label (when any is known), pred, p_max, [MC measures], [feature
+    scores], [novelty], [set, set_size, set_flag], prob_<class>."""
     header = ["id"] + (["label"] if (ds.labels >= 0).any() else []) + ["pred", "p_max"]
-    header += (list(MC_COLUMNS) if mc else []) + (list(SET_COLUMNS) if sets else [])
+    header += list(MC_COLUMNS) if mc else []
+    header += list(FEATURE_SCORES) if run.features is not None else []
+    header += ["novelty"] if run.reference is not None else []
+    header += list(SET_COLUMNS) if sets else []
     return header + [f"prob_{c}" for c in run.class_names]
 
 

@@ -251,6 +251,34 @@ def calibrate(
 
 @app.command()
 @handle_errors
+def refit(
+    run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`."),
+    data: Optional[str] = typer.Argument(None, help="The data the run was trained on, if it moved [default: the "
+                                         "path the run saved]; recognised by content."),
+    parts: Optional[str] = typer.Option(None, help="Parts to fit again, A,B: features, reference, calibration "
+                                        "[default: those the run lacks]."),
+    mc: Optional[int] = typer.Option(None, "--mc", help="MC passes for the reference and calibration scores "
+                                     "[default: the run's --calibration-mc]."),
+    fmt: Optional[str] = DATA_FORMAT,
+    option: List[str] = DATA_OPTION,
+    skip_bad: bool = SKIP_BAD,
+    quiet: bool = QUIET,
+):
+    """Fit the post-hoc parts a run lacks (feature statistics, the reference scores of the fused novelty score,
+    conformal calibration) from its own data, without retraining; nothing else in the run changes.
+
+    Example: knowwhen refit runs/fmnist-2025
+    """
+    from ..classify.posthoc import refit_run
+
+    ds = open_data(data, fmt, option, skip_bad) if data else None
+    chosen = [p.strip() for p in parts.split(",") if p.strip()] if parts else None
+    info = refit_run(run, ds, chosen, mc, not quiet)
+    typer.echo(f"refitted {', '.join(info) or 'nothing'} in {run}" if info else f"{run} lacks nothing; nothing refitted")
+
+
+@app.command()
+@handle_errors
 def novelty(
     data: str = typer.Argument(..., help="Labelled images: a path or built-in name."),
     out: Path = typer.Option(..., "--out", help="Folder for the runs, evaluations and novelty.csv."),

@@ -26,6 +26,15 @@ def format_summary(summary: dict) -> str:
     lines.append(f"  {'measure':<20}{'@90%':>8}{'@80%':>8}{'AURC':>8}")
     lines += [f"  {r['measure']:<20}{r['accuracy_at_90']:>8.3f}{r['accuracy_at_80']:>8.3f}{r['aurc']:>8.4f}"
               for r in summary["selective"]]
+    if "conformal" in summary:
+        c = summary["conformal"]
+        lines.append(f"conformal sets ({c['method']} on {c['probs']}, alpha {c['alpha']:g}"
+                     f"{', per class' if c['by_class'] else ''}): coverage {c['coverage']:.1%} "
+                     f"[{c['ci_low']:.1%}, {c['ci_high']:.1%}] (target {c['target']:.0%}), mean size "
+                     f"{c['mean_size']:.2f}, flagged {c['flag_rate']:.1%} of known"
+                     + (f" and {c['novel_flag_rate']:.1%} of novel images" if "novel_flag_rate" in c else " images"))
+        if c.get("note"):
+            lines.append(f"  note: {c['note']}")
     return "\n".join(lines)
 
 
@@ -55,8 +64,18 @@ def describe_run(run) -> str:
     lines += [f"normalisation per channel: mean {_fmt(norm.mean)}, std {_fmt(norm.std)}{clip}",
               f"temperature {run.temperature:.4f} ("
               f"{run.info.get('temperature_note') or 'fitted on the validation logits; applied by predict'})",
+              _calibration_line(run.info.get("calibration")),
               f"training time {run.info.get('train_seconds', 0):.1f} s"]
     return "\n".join(lines)
+
+
+def _calibration_line(cal: dict | None) -> str:
+    """Where the run's conformal calibration images come from, or how to get some."""
+    if not cal:
+        return "conformal sets: no calibration images (knowwhen conformal RUN DATA adds them)"
+    mc = f"softmax and MC mean of {cal['mc_passes']} passes (seed {cal.get('seed')})" if cal.get("mc_passes") \
+        else "softmax only"
+    return f"conformal sets: calibrated on {cal.get('images')} images of {cal.get('source')} ({mc})"
 
 
 def describe_forecaster(run, full: bool = False) -> str:

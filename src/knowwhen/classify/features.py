@@ -1,0 +1,114 @@
+"""A run's post-hoc novelty parts: feature statistics of its training split (features.safetensors) and the
+scores of its validation images (reference.safetensors) against which the fused `novelty` score is measured.
+
+Both are fitted at the end of training and by `knowwhen refit`; `load_run` loads them when present, and
+`predict_dataset` then adds the feature scores and `novelty` to every batch. The methods are
+`knowwhen.uncertainty.features` and `knowwhen.uncertainty.fusion`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_path
+from ..data import ImageDataset
+from ..errors import CheckpointError
+from ..uncertainty.features import BANK_SIZE, FeatureScorer, FeatureStats, feature_tap, last_linear
+from ..uncertainty.fusion import combined_score, empirical_p_values
+from ..uncertainty.measures import uncertainty_scores
+
+if TYPE_CHECKING:  # run.py loads these files, so it is imported here for annotations only
+    from .run import Run
+
+log = logging.getLogger("knowwhen")
+FEATURES_FILE = "features.safetensors"
+REFERENCE_FILE = "reference.safetensors"
+FUSED = "novelty"
+
+
+@torch.no_grad()
+def fit_feature_scorer(run: Run, ds: ImageDataset, indices: np.ndarray, labels: np.ndarray, seed: int = 0,
+                       batch_size: int = 512, progress: bool = True) -> FeatureScorer:
+    """Feature statistics of the images `indices` of `ds` (the training split) with the run's class indices
+    `labels`, dropout off; the kNN bank is a seeded sample of at most BANK_SIZE of them."""
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(seed)
+    bank = rng.choice(indices, min(BANK_SIZE, len(indices)), replace=False) if len(indices) else indices
+    stats = FeatureStats(len(run.class_names), last_linear(run.model).in_features, bank)
+    label_of = dict(zip(np.asarray(indices).tolist(), np.asarray(labels).tolist()))
+    run.model.eval()
+    with tqdm(total=len(indices), unit="img", desc="feature statistics", disable=not progress, file=sys.stderr,
+              leave=False) as bar:
+        for idx, images in ds.batches(np.asarray(indices), batch_size):
+            with feature_tap(run.model) as tap:
+                run.model(run.preprocess(images))
+            stats.add(tap["features"].double().numpy(), np.array([label_of[i] for i in idx.tolist()]), idx)
+            bar.update(len(idx))
+    return stats.scorer()
+
+
+def save_features(run_dir: str | Path, scorer: FeatureScorer) -> None:
+    """Writes features.safetensors atomically."""
+    from safetensors.numpy import save_file
+
+    with atomic_path(Path(run_dir) / FEATURES_FILE) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in scorer.arrays().items()}, str(tmp))
+
+
+def load_features(run_dir: str | Path) -> FeatureScorer | None:
+    """The run's feature statistics, or None when it has none (trained before them; `knowwhen refit` adds them)."""
+    return _load(Path(run_dir) / FEATURES_FILE, FeatureScorer.from_arrays)
+
+
+def reference_scores(batches) -> dict[str, np.ndarray]:
+    """{measure: sorted (n,) scores, oriented higher = more novel} of the validation batches, for every measure
+    the batches carry (MC measures, feature scores, p_max)."""
+    from ..uncertainty.measures import SCORED_MEASURES
+
+    parts: dict[str, list] = {}
+    for b in batches:
+        for name in SCORED_MEASURES:
+            if name in b.measures and name not in (FUSED, "set_size"):
+                parts.setdefault(name, []).append(uncertainty_scores(b.measures, name))
+    return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
+
+
+def save_reference(run_dir: str | Path, reference: dict[str, np.ndarray], info: dict) -> None:
+    """Writes reference.safetensors atomically, `info` (images, MC passes) in its metadata."""
+    from safetensors.numpy import save_file
+
+    with atomic_path(Path(run_dir) / REFERENCE_FILE) as tmp:
+        save_file({k: np.ascontiguousarray(v, np.float64) for k, v in reference.items()}, str(tmp),
+                  metadata={"info": json.dumps(info)})
+
+
+def load_reference(run_dir: str | Path) -> dict[str, np.ndarray] | None:
+    """The run's validation reference scores, or None when it has none."""
+    return _load(Path(run_dir) / REFERENCE_FILE, dict)
+
+
+def _load(path: Path, build):
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    if not path.exists():
+        return None
+    try:
+        return build(load_file(str(path)))
+    except (SafetensorError, KeyError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable ({e}); delete it and run `knowwhen refit {path.parent}`.") \
+            from None
+
+
+def fused_novelty(reference: dict[str, np.ndarray], measures: dict, how: str = "fisher") -> np.ndarray:
+    """The fused `novelty` score of a batch: the p-value of every measure it carries against the run's validation
+    reference scores, combined (see `knowwhen.uncertainty.fusion`); higher = more novel."""
+    names = [k for k in reference if k in measures]
+    return combined_score([empirical_p_values(reference[k], uncertainty_scores(measures, k)) for k in names], how)

@@ -1,0 +1,106 @@
+"""The parts a run fits after training from its own data: feature statistics (training split), the validation
+images' reference scores (for the fused `novelty` score) and the conformal calibration probabilities
+(calibration split). `train` fits them at its end; `refit_run` (`knowwhen refit`) fits those a run lacks, so
+that runs made by an older knowwhen gain them without retraining.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ..data import ImageDataset, open_dataset
+from ..data.splits import Split
+from ..errors import ConfigError, DataError
+from ..training.rundir import read_config, write_config
+from ..uncertainty.mc import dropout_sites
+from .conformal import CALIBRATION_FILE, compute_calibration, write_calibration
+from .features import (FEATURES_FILE, REFERENCE_FILE, fit_feature_scorer, reference_scores, save_features,
+                       save_reference)
+from .own_data import own_split
+from .predict import predict_dataset
+from .run import Run, load_run
+
+log = logging.getLogger("knowwhen")
+PARTS = {"features": FEATURES_FILE, "reference": REFERENCE_FILE, "calibration": CALIBRATION_FILE}
+
+
+def fit_posthoc(run: Run, ds: ImageDataset, split: Split, mc: int, parts=tuple(PARTS), progress: bool = True) -> dict:
+    """Fits `parts` of the run from `ds` split as it was trained (MC parts with `mc` passes, seed 0), saves
+    each file into the run directory and sets it on `run`; returns what config.json records about them."""
+    mc = mc if dropout_sites(run.model) else 0
+    info = {}
+    if "features" in parts:
+        info["features"] = _features(run, ds, split, progress)
+    if "reference" in parts and len(split.val):
+        info["reference"] = _reference(run, ds, split, mc, progress)
+    if "calibration" in parts and len(split.calibration):
+        info["calibration"] = _calibration(run, ds, split, mc, progress)
+    return info
+
+
+def _features(run: Run, ds: ImageDataset, split: Split, progress: bool) -> dict:
+    log.info("fitting feature statistics on the %d training images", len(split.train))
+    labels = split.label_map[ds.labels[split.train]]
+    run.features = fit_feature_scorer(run, ds, split.train, labels, run.config.seed, progress=progress)
+    save_features(run.path, run.features)
+    return {"images": len(split.train), "dims": int(run.features.means.shape[1]),
+            "bank": len(run.features.bank), "knn_k": run.features.k}
+
+
+def _reference(run: Run, ds: ImageDataset, split: Split, mc: int, progress: bool) -> dict:
+    log.info("scoring the %d validation images as the reference of the fused novelty score (%s)", len(split.val),
+             f"MC x{mc}" if mc else "no MC")
+    run.reference = None  # the reference batches must not carry a fused score of an older reference
+    ref = reference_scores(predict_dataset(run, ds.subset(split.val), mc=mc or None, seed=0, progress=progress))
+    info = {"images": len(split.val), "mc_passes": mc or None, "measures": sorted(ref)}
+    save_reference(run.path, ref, info)
+    run.reference = ref
+    return info
+
+
+def _calibration(run: Run, ds: ImageDataset, split: Split, mc: int, progress: bool) -> dict:
+    idx = split.calibration
+    log.info("computing the probabilities of the %d calibration images for conformal sets (%s)", len(idx),
+             f"softmax and MC x{mc}" if mc else "softmax only")
+    cal = compute_calibration(run, ds.subset(idx), split.label_map[ds.labels[idx]], idx, mc,
+                              progress=progress, source=f"the calibration split of {ds.path}")
+    write_calibration(run.path, cal)
+    return cal.info
+
+
+def missing_parts(run_dir: str | Path) -> list[str]:
+    """The post-hoc parts whose file the run directory lacks."""
+    return [name for name, file in PARTS.items() if not (Path(run_dir) / file).exists()]
+
+
+def refit_run(run_dir: str | Path, data: ImageDataset | None = None, parts=None, mc: int | None = None,
+              progress: bool = True) -> dict:
+    """Fits the post-hoc parts a run lacks (or `parts`) from the data it was trained on (by default reopened from
+    its config; recognised by content) and records them in config.json; nothing else changes. Returns
+    {part: info} of what was fitted.
+
+    Example:
+        >>> refit_run("runs/old-fmnist")  # doctest: +SKIP
+    """
+    run = load_run(run_dir)
+    parts = list(parts) if parts is not None else missing_parts(run_dir)
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise ConfigError(f"cannot refit {', '.join(unknown)}: the parts are {', '.join(PARTS)}.")
+    if not parts:
+        log.info("%s has every post-hoc part (%s); nothing to refit", run_dir, ", ".join(PARTS))
+        return {}
+    d = run.config.data
+    ds = data if data is not None else open_dataset(d.source, d.format, d.options, d.skip_bad)
+    split = own_split(run, ds)
+    if split is None:
+        raise DataError(f"{ds.path}: not the data run {run_dir} was trained on (its content differs); refit needs "
+                        "that data (give its path if it moved).")
+    if "calibration" in parts and not len(split.calibration):
+        log.info("%s kept no calibration split; calibrate its conformal sets on other labelled images with "
+                 "`knowwhen conformal %s DATA`", run_dir, run_dir)
+    info = fit_posthoc(run, ds, split, mc if mc is not None else run.config.calibration_mc, parts, progress)
+    payload = read_config(run_dir)
+    payload.update(info)
+    write_config(Path(run_dir), {k: v for k, v in payload.items() if k not in ("format", "format_version")})
+    return info

@@ -1,0 +1,173 @@
+"""Novelty scores in the network's feature space: the penultimate features (the input of the last Linear layer)
+compared with those of the training images. Every score is oriented higher = more novel.
+
+| name            | score of an image with features f and logits z                                                |
+|-----------------|-----------------------------------------------------------------------------------------------|
+| `energy`        | -logsumexp_k z_k (Liu et al. 2020); needs no statistics                                         |
+| `mahalanobis`   | min_k sqrt((f - mu_k)' S^-1 (f - mu_k)), S the covariance shared by the classes (Lee et al. 2018) |
+| `gauss_density` | -log sum_k pi_k N(f; mu_k, S_k), one Gaussian per class (DDU, Mukhoti et al. 2023)              |
+| `knn`           | distance to the k-th nearest L2-normalised training feature (Sun et al. 2022)                  |
+
+The statistics come from running sums (`FeatureStats`), so the training set never has to fit in memory; the
+kNN bank is a seeded sample of at most BANK_SIZE training images. S_k is shrunk towards S with the weight of
+D images (D the feature dimension), ((n_k - 1) S_k + D S) / (n_k - 1 + D), plus a small ridge, so that it is
+defined for classes with fewer images than feature dimensions.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .measures import FEATURE_SCORES
+
+__all__ = ["FEATURE_SCORES", "FeatureScorer", "FeatureStats", "feature_tap", "last_linear"]
+KNN_K = 50
+BANK_SIZE = 50_000
+RIDGE = 1e-6  # relative to the mean variance: keeps a covariance invertible when a feature is constant
+
+
+def last_linear(model: nn.Module) -> nn.Linear:
+    """The model's last nn.Linear (in `modules()` order): its input is the penultimate feature vector."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ConfigError("the model has no nn.Linear layer, so it has no penultimate features to score.")
+    return linears[-1]
+
+
+@contextlib.contextmanager
+def feature_tap(model: nn.Module):
+    """Records the input of the model's last Linear layer at its first call inside the block: the dropout-off
+    pass, which `MCDropout.pass_logits` and a plain `model(x)` both run first. Yields a dict whose
+    "features" entry is the (n, D) tensor."""
+    out: dict = {}
+
+    def hook(_module, args):
+        if "features" not in out:
+            out["features"] = args[0].detach().flatten(1)
+
+    handle = last_linear(model).register_forward_pre_hook(hook)
+    try:
+        yield out
+    finally:
+        handle.remove()
+
+
+class FeatureStats:
+    """Running sums of training features per class, and a seeded sample of them for the kNN bank.
+
+    Example:
+        >>> acc = FeatureStats(classes=10, dims=128, bank_keys=np.arange(0, 60000, 2))  # doctest: +SKIP
+        >>> acc.add(features, labels, keys)     # batch after batch
+        >>> scorer = acc.scorer()
+    """
+
+    def __init__(self, classes: int, dims: int, bank_keys: np.ndarray | None = None):
+        self.n = np.zeros(classes)
+        self.s1 = np.zeros((classes, dims))
+        self.s2 = np.zeros((classes, dims, dims))
+        self.bank_keys = None if bank_keys is None else np.asarray(bank_keys)
+        self.bank: list[np.ndarray] = []
+
+    def add(self, features, labels, keys=None) -> FeatureStats:
+        f = np.asarray(features, dtype=np.float64)
+        y = np.asarray(labels)
+        for k in np.unique(y):
+            fk = f[y == k]
+            self.n[k] += len(fk)
+            self.s1[k] += fk.sum(0)
+            self.s2[k] += fk.T @ fk
+        keep = np.ones(len(f), bool) if self.bank_keys is None else np.isin(np.asarray(keys), self.bank_keys)
+        self.bank.append(f[keep].astype(np.float32))
+        return self
+
+    def scorer(self, k: int = KNN_K) -> FeatureScorer:
+        present = self.n > 0
+        if not present.any():
+            raise ConfigError("no training features were added; the feature scores need the training images.")
+        n = self.n[present]
+        means = self.s1[present] / n[:, None]
+        scatter = self.s2[present] - n[:, None, None] * np.einsum("ki,kj->kij", means, means)   # sum (f-mu)(f-mu)'
+        shared = scatter.sum(0) / max(1.0, n.sum() - len(n))
+        dims = shared.shape[0]
+        per_class = (scatter + dims * shared[None]) / (n + dims - 1)[:, None, None]               # shrunk to shared
+        bank = np.concatenate(self.bank) if self.bank else np.empty((0, dims), np.float32)
+        return FeatureScorer(means, shared, per_class, n / n.sum(), bank, k, np.flatnonzero(present))
+
+
+@dataclass
+class FeatureScorer:
+    """The fitted statistics; `scores(features, logits)` gives every score of FEATURE_SCORES.
+
+    Attributes:
+        means: (K, D) class means; shared: (D, D) shared covariance; per_class: (K, D, D) shrunk class
+            covariances; priors: (K,) class frequencies; bank: (M, D) training features for kNN (raw; they are
+            L2-normalised when scoring); k: the neighbour whose distance is the kNN score; classes: the class
+            index of each row of `means` (classes without training images are left out).
+    """
+
+    means: np.ndarray
+    shared: np.ndarray
+    per_class: np.ndarray
+    priors: np.ndarray
+    bank: np.ndarray
+    k: int = KNN_K
+    classes: np.ndarray | None = None
+
+    def __post_init__(self):
+        dims = self.means.shape[1]
+        ridge = RIDGE * max(float(np.trace(self.shared)) / dims, 1e-12) * np.eye(dims)
+        self._shared_chol = torch.linalg.cholesky(torch.from_numpy(self.shared + ridge))
+        self._class_chol = torch.linalg.cholesky(torch.from_numpy(self.per_class + ridge[None]))
+        self._means = torch.from_numpy(self.means)
+        bank = torch.from_numpy(np.asarray(self.bank, np.float32))
+        self._bank = nn.functional.normalize(bank, dim=1) if len(bank) else bank
+
+    def scores(self, features, logits) -> dict[str, np.ndarray]:
+        """{score name: (n,) values} for features (n, D) and dropout-off logits (n, K)."""
+        f = torch.as_tensor(np.asarray(features), dtype=torch.float64)
+        out = {"energy": -torch.logsumexp(torch.as_tensor(np.asarray(logits), dtype=torch.float64), 1).numpy()}
+        out["mahalanobis"] = self._mahalanobis(f)
+        out["gauss_density"] = self._gauss_density(f)
+        out["knn"] = self._knn(f.float())
+        return out
+
+    def _mahalanobis(self, f: torch.Tensor) -> np.ndarray:
+        diff = f[:, None, :] - self._means[None]                                      # (n, K, D)
+        z = torch.linalg.solve_triangular(self._shared_chol, diff.reshape(-1, diff.shape[2]).T, upper=False)
+        return z.square().sum(0).reshape(len(f), -1).min(1).values.sqrt().numpy()
+
+    def _gauss_density(self, f: torch.Tensor) -> np.ndarray:
+        dims, logs = f.shape[1], []
+        for mean, chol, prior in zip(self._means, self._class_chol, self.priors):
+            z = torch.linalg.solve_triangular(chol, (f - mean).T, upper=False)         # (D, n)
+            logdet = 2 * torch.log(torch.diagonal(chol)).sum()
+            logs.append(math.log(prior) - 0.5 * (dims * math.log(2 * math.pi) + logdet + z.square().sum(0)))
+        return (-torch.logsumexp(torch.stack(logs), 0)).numpy()
+
+    def _knn(self, f: torch.Tensor, chunk: int = 256) -> np.ndarray:
+        if not len(self._bank):
+            return np.full(len(f), np.nan)
+        k = min(self.k, len(self._bank))
+        f = nn.functional.normalize(f, dim=1)
+        out = []
+        for start in range(0, len(f), chunk):             # (chunk, M) similarities at a time: memory stays bounded
+            sims = f[start:start + chunk] @ self._bank.T
+            kth = sims.topk(k, dim=1).values[:, -1]
+            out.append(torch.sqrt(torch.clamp(2 - 2 * kth, min=0)))
+        return torch.cat(out).numpy().astype(np.float64)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The statistics as named arrays (for safetensors)."""
+        return {"means": self.means, "shared": self.shared, "per_class": self.per_class, "priors": self.priors,
+                "bank": np.asarray(self.bank, np.float32), "classes": np.asarray(self.classes, np.int64),
+                "k": np.array([self.k], np.int64)}
+
+    @classmethod
+    def from_arrays(cls, a: dict) -> FeatureScorer:
+        return cls(a["means"], a["shared"], a["per_class"], a["priors"], a["bank"], int(a["k"][0]), a["classes"])

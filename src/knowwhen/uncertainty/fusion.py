@@ -1,0 +1,33 @@
+"""One novelty score from many: each score becomes its empirical p-value against reference images known to be
+of the trained classes (label-free), and the p-values are combined.
+
+p(s) = (1 + #{reference scores >= s}) / (n + 1): the fraction of known images at least as extreme (a conformal
+p-value; for a known image exchangeable with the references, P(p <= a) <= a). Scores are oriented higher = more
+novel. Combined by Fisher's method, -2 sum_i ln p_i, reported as -log10 of its chi-square (2m degrees of
+freedom) tail, or by the smallest p-value with Bonferroni's correction, -log10 min(1, m min_i p_i). The scores
+are dependent, so neither is an exact p-value; both are monotone scores (higher = more novel).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+COMBINATIONS = ("fisher", "min")
+
+
+def empirical_p_values(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """(n,) p-values of `scores` against the reference scores (any order); higher score = smaller p."""
+    ref = np.sort(np.asarray(reference, dtype=np.float64))
+    at_least = len(ref) - np.searchsorted(ref, np.asarray(scores, dtype=np.float64), side="left")
+    return (1.0 + at_least) / (len(ref) + 1.0)
+
+
+def combined_score(p_values: list[np.ndarray], how: str = "fisher") -> np.ndarray:
+    """-log10 of the combined p-value of m p-value arrays (each (n,)); higher = more novel."""
+    from scipy.stats import chi2
+
+    p = np.stack([np.asarray(v, dtype=np.float64) for v in p_values])
+    if how == "fisher":
+        return -chi2.logsf(-2 * np.log(p).sum(0), 2 * len(p)) / np.log(10)
+    if how == "min":
+        return -np.log10(np.minimum(1.0, len(p) * p.min(0)))
+    raise ValueError(f"how {how!r}: use one of {', '.join(COMBINATIONS)}")

@@ -1,0 +1,103 @@
+"""Feature-space scores and the fused score, each against an independent computation."""
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import mahalanobis
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+from sklearn.neighbors import NearestNeighbors
+
+from knowwhen.uncertainty.features import FeatureScorer, FeatureStats, feature_tap
+from knowwhen.uncertainty.fusion import combined_score, empirical_p_values
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    dims, classes = 4, 3
+    centres = rng.normal(0, 3, (classes, dims))
+    y = rng.integers(0, classes, 600)
+    f = centres[y] + rng.normal(0, 1, (600, dims)) * np.array([1, 2, 0.5, 1])
+    stats = FeatureStats(classes, dims)
+    for start in range(0, 600, 128):  # batch after batch, as during prediction
+        stats.add(f[start:start + 128], y[start:start + 128], np.arange(start, min(600, start + 128)))
+    test = rng.normal(0, 4, (20, dims))
+    return f, y, stats.scorer(k=5), test
+
+
+def test_class_statistics_equal_numpy_on_all_the_features(fitted):
+    f, y, scorer, _ = fitted
+    for k in range(3):
+        np.testing.assert_allclose(scorer.means[k], f[y == k].mean(0), atol=1e-10)
+    pooled = sum(np.cov(f[y == k].T) * ((y == k).sum() - 1) for k in range(3)) / (len(y) - 3)
+    np.testing.assert_allclose(scorer.shared, pooled, atol=1e-10)
+    n0 = (y == 0).sum()
+    np.testing.assert_allclose(scorer.per_class[0], ((n0 - 1) * np.cov(f[y == 0].T) + 4 * pooled) / (n0 - 1 + 4),
+                               atol=1e-10)
+
+
+def test_mahalanobis_equals_scipy(fitted):
+    _, _, scorer, test = fitted
+    vi = np.linalg.inv(scorer.shared)
+    expected = [min(mahalanobis(t, m, vi) for m in scorer.means) for t in test]
+    np.testing.assert_allclose(scorer.scores(test, np.zeros((20, 3)))["mahalanobis"], expected, rtol=1e-5)
+
+
+def test_gauss_density_equals_a_scipy_mixture(fitted):
+    _, _, scorer, test = fitted
+    logs = np.stack([np.log(p) + multivariate_normal(m, c).logpdf(test)
+                     for m, c, p in zip(scorer.means, scorer.per_class, scorer.priors)])
+    np.testing.assert_allclose(scorer.scores(test, np.zeros((20, 3)))["gauss_density"], -logsumexp(logs, 0),
+                               rtol=1e-5)
+
+
+def test_knn_equals_scikit_learn_on_normalised_features(fitted):
+    f, _, scorer, test = fitted
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
+    dist, _ = NearestNeighbors(n_neighbors=5).fit(unit(f)).kneighbors(unit(test))
+    np.testing.assert_allclose(scorer.scores(test, np.zeros((20, 3)))["knn"], dist[:, -1], atol=1e-5)
+
+
+def test_energy_is_minus_logsumexp_of_the_logits(fitted):
+    *_, scorer, test = fitted
+    logits = np.random.default_rng(1).normal(0, 5, (20, 3))
+    np.testing.assert_allclose(scorer.scores(test, logits)["energy"], -logsumexp(logits, 1), rtol=1e-10)
+
+
+def test_the_bank_keeps_only_the_chosen_keys_and_statistics_round_trip(fitted):
+    f, y, scorer, test = fitted
+    stats = FeatureStats(3, 4, bank_keys=np.array([3, 7, 500]))
+    stats.add(f, y, np.arange(600))
+    small = stats.scorer(k=2)
+    np.testing.assert_array_equal(small.bank, f[[3, 7, 500]].astype(np.float32))
+    again = FeatureScorer.from_arrays(scorer.arrays())
+    for name, v in scorer.scores(test, np.zeros((20, 3))).items():
+        np.testing.assert_array_equal(again.scores(test, np.zeros((20, 3)))[name], v)
+
+
+def test_gauss_density_is_defined_for_a_class_smaller_than_the_feature_dimension():
+    rng = np.random.default_rng(2)
+    f, y = rng.normal(size=(53, 8)), np.array([0] * 50 + [1] * 3)
+    s = FeatureStats(2, 8).add(f, y, np.arange(53)).scorer(k=3).scores(f[:5], np.zeros((5, 2)))
+    assert np.isfinite(s["gauss_density"]).all()
+
+
+def test_feature_tap_takes_the_input_of_the_last_linear_layer_on_the_first_call():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2)).eval()
+    x = torch.randn(4, 3)
+    with feature_tap(net) as tap:
+        net(x)
+        net(x * 10)  # later calls (MC passes) do not overwrite the dropout-off features
+    torch.testing.assert_close(tap["features"], torch.relu(net[0](x)))
+
+
+def test_p_values_and_fusion_by_hand():
+    ref = np.array([0.3, 0.1, 0.4, 0.2])
+    np.testing.assert_allclose(empirical_p_values(ref, [0.05, 0.2, 0.35, 0.9]), [5 / 5, 4 / 5, 2 / 5, 1 / 5])
+    p1, p2 = np.array([0.2, 1.0]), np.array([0.5, 1.0])
+    from scipy.stats import combine_pvalues
+
+    expected = [-np.log10(combine_pvalues([a, b], method="fisher").pvalue) for a, b in zip(p1, p2)]
+    np.testing.assert_allclose(combined_score([p1, p2], "fisher"), expected, rtol=1e-10)
+    np.testing.assert_allclose(combined_score([p1, p2], "min"), -np.log10([0.4, 1.0]))
