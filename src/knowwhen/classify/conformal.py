@@ -23,7 +23,7 @@ from ..training.rundir import read_config, write_config
 from ..uncertainty.conformal import METHODS, ConformalClassifier
 from .classes import NOVEL
 from .own_data import UNLABELLED, check_unseen, label_codes, own_split
-from .predict import PredictionBatch, predict_dataset
+from .predict import PredictionBatch, applied_mc_temperature, predict_dataset
 from .run import Run
 
 log = logging.getLogger("knowwhen")
@@ -93,7 +93,8 @@ def compute_calibration(run: Run, ds: ImageDataset, labels: np.ndarray, keys: np
         probs["mc"] = np.concatenate(mean)
     counts = np.bincount(labels, minlength=len(run.class_names)).tolist()
     info = {"images": len(labels), "class_counts": counts, "mc_passes": mc or None, "seed": seed,
-            "temperature": run.temperature, **info}
+            "temperature": run.temperature, "mc_temperature": applied_mc_temperature(run, True) if mc else None,
+            **info}
     return Calibration(np.asarray(labels, np.int64), np.asarray(keys, np.int64), probs, info)
 
 
@@ -187,7 +188,8 @@ def run_sets(run: Run, options: ConformalOptions, mc: int | None, seed: int = 0,
     clf = ConformalClassifier(options.method, options.alpha, options.by_class, options.k_reg, options.lam,
                               seed=options.seed).fit(cal.probs[source], cal.labels, cal.keys)
     sets = RunSets(clf, source, options.max_size or min(3, k - 1), cal.info,
-                   _mismatch(cal.info, source, mc, seed, run.temperature if use_temperature else 1.0))
+                   _mismatch(cal.info, source, mc, seed, run.temperature if use_temperature else 1.0,
+                             applied_mc_temperature(run, use_temperature)))
     log.info("conformal sets: %s on the %s probabilities, alpha %g (target coverage %.0f%%)%s, calibrated on %d "
              "images (%s)", options.method, source, options.alpha, 100 * (1 - options.alpha),
              ", one threshold per class" if options.by_class else "", len(cal.labels), cal.info.get("source", "?"))
@@ -196,11 +198,15 @@ def run_sets(run: Run, options: ConformalOptions, mc: int | None, seed: int = 0,
     return sets
 
 
-def _mismatch(info: dict, source: str, mc: int | None, seed: int, temperature: float) -> str | None:
+def _mismatch(info: dict, source: str, mc: int | None, seed: int, temperature: float,
+              mc_temperature: float) -> str | None:
     """Why predictions made this way are not exchangeable with the calibration scores, or None."""
     why = []
-    if abs(float(info.get("temperature", 1.0)) - temperature) > 1e-9:
+    if source == "softmax" and abs(float(info.get("temperature", 1.0)) - temperature) > 1e-9:
         why.append(f"temperature {temperature:g} here, {info.get('temperature')} at calibration")
+    saved_mc_t = info.get("mc_temperature", info.get("temperature", 1.0))  # older calibrations: the softmax's
+    if source == "mc" and abs(float(saved_mc_t) - mc_temperature) > 1e-9:
+        why.append(f"MC temperature {mc_temperature:g} here, {saved_mc_t} at calibration")
     if source == "mc" and (mc != info.get("mc_passes") or seed != info.get("seed")):
         why.append(f"MC passes / seed {mc} / {seed} here, {info.get('mc_passes')} / {info.get('seed')} at "
                    "calibration")

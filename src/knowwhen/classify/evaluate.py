@@ -17,7 +17,7 @@ from ..evaluation.summary import (NOVELTY_CONVENTION, accuracy_summary, calibrat
                                   novelty_table, per_class_table, selective_table)
 from ..tables import csv_rows, write_rows_csv
 from .gallery import save_gallery
-from .predict import predict_dataset
+from .predict import MC_AT_SOFTMAX_T, applied_mc_temperature, predict_dataset
 from .classes import NOVEL
 from .conformal import ConformalOptions, RunSets, run_sets, with_sets
 from .own_data import label_codes, run_test_images
@@ -84,7 +84,10 @@ def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 1
     ym = {k: v[known] for k, v in m.items()}
     summary = _summary(run, y[known], arrays["logits"][known], ym, mc, seed, use_temperature)
     log_probs = deterministic_log_probs(arrays["logits"][known], run.temperature)
-    if "log_probs_mc" in ym:
+    if MC_AT_SOFTMAX_T in ym:  # the passes had their own MC temperature: compare with the softmax's
+        log_probs["mc_mean"] = ym[MC_AT_SOFTMAX_T].astype(np.float64)
+        log_probs["mc_temperature_scaled"] = ym["log_probs_mc"].astype(np.float64)
+    elif "log_probs_mc" in ym:
         log_probs["mc_mean"] = ym["log_probs_mc"].astype(np.float64)
     calib, calib_rows = calibration_summary(log_probs, y[known])
     summary["calibration"] = calib
@@ -140,6 +143,8 @@ def _add_coverage(rows: list[dict], sets: np.ndarray, y: np.ndarray, calibration
 def _summary(run: Run, y, logits, measures, mc, seed, use_temperature) -> dict:
     out = {"run": str(run.path), "images": int(len(y)), "mc_passes": mc, "seed": seed,
            "temperature": run.temperature, "temperature_applied": use_temperature,
+           "mc_temperature": applied_mc_temperature(run, use_temperature) if mc else None,
+           "mc_temperature_fitted": run.mc_temperature is not None,
            "accuracy": accuracy_summary(measures["pred"] == y)}
     if "pred_mc" in measures:
         out["accuracy_mc"] = accuracy_summary(measures["pred_mc"] == y)

@@ -1,6 +1,6 @@
-"""The parts a run fits after training from its own data: feature statistics (training split), the validation
-images' reference scores (for the fused `novelty` score) and the conformal calibration probabilities
-(calibration split). `train` fits them at its end; `refit_run` (`knowwhen refit`) fits those a run lacks, so
+"""The parts a run fits after training from its own data: feature statistics (training split), the MC
+temperature and the validation images' reference scores (for the fused `novelty` score) from the validation
+split, and the conformal calibration probabilities (calibration split). `train` fits them at its end; `refit_run` (`knowwhen refit`) fits those a run lacks, so
 that runs made by an older knowwhen gain them without retraining.
 """
 from __future__ import annotations
@@ -8,20 +8,27 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from ..data import ImageDataset, open_dataset
 from ..data.splits import Split
 from ..errors import ConfigError, DataError
 from ..training.rundir import read_config, write_config
-from ..uncertainty.mc import dropout_sites
+from ..evaluation.calibration import fit_mc_temperature, mc_mean_nll
+from ..uncertainty.mc import MCDropout, dropout_sites
 from .conformal import CALIBRATION_FILE, compute_calibration, write_calibration
 from .features import (FEATURES_FILE, REFERENCE_FILE, fit_feature_scorer, reference_scores, save_features,
                        save_reference)
+from .holdout import MIN_TEMPERATURE_IMAGES
 from .own_data import own_split
 from .predict import predict_dataset
 from .run import Run, load_run
 
 log = logging.getLogger("knowwhen")
-PARTS = {"features": FEATURES_FILE, "reference": REFERENCE_FILE, "calibration": CALIBRATION_FILE}
+# In the order they are fitted: the reference and calibration scores use the MC temperature.
+PARTS = {"features": FEATURES_FILE, "mc_temperature": None, "reference": REFERENCE_FILE,
+         "calibration": CALIBRATION_FILE}
+MAX_MC_TEMPERATURE_IMAGES = 5000  # a seeded sample of validation keeps the (T, n, K) pass logits small
 
 
 def fit_posthoc(run: Run, ds: ImageDataset, split: Split, mc: int, parts=tuple(PARTS), progress: bool = True) -> dict:
@@ -31,6 +38,8 @@ def fit_posthoc(run: Run, ds: ImageDataset, split: Split, mc: int, parts=tuple(P
     info = {}
     if "features" in parts:
         info["features"] = _features(run, ds, split, progress)
+    if "mc_temperature" in parts and mc and len(split.val) >= MIN_TEMPERATURE_IMAGES:
+        info.update(_mc_temperature(run, ds, split, mc))
     if "reference" in parts and len(split.val):
         info["reference"] = _reference(run, ds, split, mc, progress)
     if "calibration" in parts and len(split.calibration):
@@ -45,6 +54,23 @@ def _features(run: Run, ds: ImageDataset, split: Split, progress: bool) -> dict:
     save_features(run.path, run.features)
     return {"images": len(split.train), "dims": int(run.features.means.shape[1]),
             "bank": len(run.features.bank), "knn_k": run.features.k}
+
+
+def _mc_temperature(run: Run, ds: ImageDataset, split: Split, mc: int) -> dict:
+    """The temperature of the MC passes that minimises the NLL of the MC mean on (a sample of) validation."""
+    rng = np.random.default_rng(run.config.seed)
+    idx = np.sort(rng.choice(split.val, min(len(split.val), MAX_MC_TEMPERATURE_IMAGES), replace=False))
+    engine = MCDropout(run.model, mc, seed=0)
+    z = np.concatenate([engine.pass_logits(run.preprocess(images))[1].numpy()
+                        for _, images in ds.batches(idx, 500)], axis=1)
+    y = split.label_map[ds.labels[idx]]
+    tau = fit_mc_temperature(z, y)
+    run.info["mc_temperature"] = tau
+    fit = {"images": len(idx), "mc_passes": mc, "nll_at_softmax_temperature": mc_mean_nll(z, y, run.temperature),
+           "nll": mc_mean_nll(z, y, tau)}
+    log.info("MC temperature %.4f fitted on %d validation images (NLL of the MC mean %.4f -> %.4f)", tau, len(idx),
+             fit["nll_at_softmax_temperature"], fit["nll"])
+    return {"mc_temperature": tau, "mc_temperature_fit": fit}
 
 
 def _reference(run: Run, ds: ImageDataset, split: Split, mc: int, progress: bool) -> dict:
@@ -69,8 +95,10 @@ def _calibration(run: Run, ds: ImageDataset, split: Split, mc: int, progress: bo
 
 
 def missing_parts(run_dir: str | Path) -> list[str]:
-    """The post-hoc parts whose file the run directory lacks."""
-    return [name for name, file in PARTS.items() if not (Path(run_dir) / file).exists()]
+    """The post-hoc parts the run directory lacks (a file, or the MC temperature in config.json)."""
+    saved = read_config(run_dir)
+    return [name for name, file in PARTS.items()
+            if (name not in saved if file is None else not (Path(run_dir) / file).exists())]
 
 
 def refit_run(run_dir: str | Path, data: ImageDataset | None = None, parts=None, mc: int | None = None,
@@ -90,6 +118,8 @@ def refit_run(run_dir: str | Path, data: ImageDataset | None = None, parts=None,
     if not parts:
         log.info("%s has every post-hoc part (%s); nothing to refit", run_dir, ", ".join(PARTS))
         return {}
+    if "mc_temperature" in parts:  # the scores computed with the old temperature would be stale
+        parts = sorted(set(parts) | {"reference", "calibration"}, key=list(PARTS).index)
     d = run.config.data
     ds = data if data is not None else open_dataset(d.source, d.format, d.options, d.skip_bad)
     split = own_split(run, ds)

@@ -63,6 +63,14 @@ def applied_temperature(run: Run, use_temperature: bool) -> float:
     return run.temperature if use_temperature else 1.0
 
 
+def applied_mc_temperature(run: Run, use_temperature: bool) -> float:
+    """The temperature that divides every MC pass's logits: the run's MC temperature when it has one, else the
+    softmax's (`applied_temperature`); 1.0 when temperatures are not to be used."""
+    if use_temperature and run.mc_temperature is not None:
+        return run.mc_temperature
+    return applied_temperature(run, use_temperature)
+
+
 @torch.no_grad()
 def predict_proba(run: Run, images: np.ndarray, batch_size: int = 512, use_temperature: bool = True) -> np.ndarray:
     """(n, K) softmax probabilities for raw images (n, C, H, W), with dropout off.
@@ -107,7 +115,8 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
     check_compatible(run, ds)
     run.model.to(device)
     t = applied_temperature(run, use_temperature)
-    engine_ = mc if isinstance(mc, MCDropout) else MCDropout(run.model, mc, seed, engine, temperature=t) if mc else None
+    tm = applied_mc_temperature(run, use_temperature)
+    engine_ = mc if isinstance(mc, MCDropout) else MCDropout(run.model, mc, seed, engine, temperature=tm) if mc else None
     names = np.asarray(run_class_names(ds.class_names, run.class_names) + [""])  # label -1 (unknown) picks ""
     desc = f"predicting (MC x{engine_.passes})" if engine_ else "predicting"
     desc += f", part {part[0]} of {part[1]}" if part else ""
@@ -118,7 +127,7 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
             x = run.preprocess(images).to(device)
             batch = PredictionBatch(idx, [ds.item_id(i) for i in idx], names[ds.labels[idx]].tolist(), None)
             with feature_tap(run.model) if run.features is not None else contextlib.nullcontext({}) as tap:
-                _forward(run, engine_, x, batch, keep_passes)
+                _forward(run, engine_, x, batch, keep_passes, t)
             batch.probs = softmax(batch.logits / t)
             batch.measures.update(p_max=batch.probs.max(1), pred=batch.probs.argmax(1))
             if run.features is not None:
@@ -129,15 +138,24 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
             bar.update(len(idx))
 
 
-def _forward(run: Run, engine_: MCDropout | None, x: torch.Tensor, batch: PredictionBatch, keep_passes: bool) -> None:
-    """Fills the batch's logits and, with an MC engine, its MC measures (and passes when kept)."""
+MC_AT_SOFTMAX_T = "log_probs_mc_softmax_t"  # the MC mean's log-probabilities with the passes at the softmax's T
+
+
+def _forward(run: Run, engine_: MCDropout | None, x: torch.Tensor, batch: PredictionBatch, keep_passes: bool,
+             t: float) -> None:
+    """Fills the batch's logits and, with an MC engine, its MC measures (and passes when kept). When the passes
+    use their own MC temperature, the MC mean with the passes at the softmax's temperature `t` is kept too (for
+    the `mc_mean` calibration block)."""
     if engine_ is None:
         run.model.eval()
         with torch.no_grad():
             batch.logits = run.model(x).cpu().numpy()
         return
-    logits, log_passes = engine_.predict_log(x)
-    batch.logits, log_passes = logits.cpu().numpy(), log_passes.cpu().numpy()
-    passes = np.exp(log_passes)
+    logits, z = engine_.pass_logits(x)
+    log_passes = torch.log_softmax(z / engine_.temperature, dim=-1).cpu().numpy()
+    batch.logits, passes = logits.cpu().numpy(), np.exp(log_passes)
     batch.measures = measures_from_sums(MCSums.zeros(*batch.logits.shape).add(passes, log_passes))
     batch.passes = passes if keep_passes else None
+    if abs(engine_.temperature - t) > 1e-12:
+        log_p = torch.log_softmax(z / t, dim=-1)
+        batch.measures[MC_AT_SOFTMAX_T] = (torch.logsumexp(log_p, 0) - np.log(len(log_p))).cpu().numpy()

@@ -61,6 +61,13 @@ class Run:
         """The temperature fitted on the validation logits (1.0 when none was fitted)."""
         return float(self.info.get("temperature", 1.0))
 
+    @property
+    def mc_temperature(self) -> float | None:
+        """The temperature dividing each MC pass's logits, fitted on validation for the MC mean; None when the run
+        has none (trained before it; `knowwhen refit` fits it): the passes then use `temperature`."""
+        value = self.info.get("mc_temperature")
+        return float(value) if value is not None else None
+
     def summary(self) -> str:
         return model_summary(self.model, self.input_shape)
 

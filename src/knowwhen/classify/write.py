@@ -17,7 +17,7 @@ from ..tables import TEXT_COLUMNS, merge_parts, write_part
 from ..uncertainty import MCDropout
 from ..uncertainty.measures import FEATURE_SCORES
 from .conformal import SET_COLUMNS, ConformalOptions, run_sets, set_strings, with_sets
-from .predict import applied_temperature, check_compatible, predict_dataset
+from .predict import applied_mc_temperature, applied_temperature, check_compatible, predict_dataset
 from .run import Run
 
 log = logging.getLogger("knowwhen")
@@ -76,7 +76,8 @@ def batch_columns(batch, header: list[str], classes: np.ndarray) -> dict[str, np
 
 def _manifest(run: Run, ds: ImageDataset, header, o: PredictOptions) -> dict:
     return {"run": str(Path(run.path).resolve()), "data": str(ds.path), "images": len(ds), "part_size": o.part_size,
-            "mc": o.mc, "seed": o.seed, "temperature": applied_temperature(run, o.use_temperature), "header": header,
+            "mc": o.mc, "seed": o.seed, "temperature": applied_temperature(run, o.use_temperature),
+            "mc_temperature": applied_mc_temperature(run, o.use_temperature), "header": header,
             "conformal": asdict(o.conformal) if o.conformal else None}
 
 
@@ -131,8 +132,8 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
         log.info("%s: %d of %d parts already written; skipping %d images", out, len(done), len(mine),
                  sum(min(o.part_size, len(ds) - k * o.part_size) for k in done))
     classes, passes = np.asarray(run.class_names), []
-    temperature = applied_temperature(run, o.use_temperature)
-    engine_ = MCDropout(run.model, o.mc, o.seed, temperature=temperature) if o.mc else None
+    engine_ = MCDropout(run.model, o.mc, o.seed, temperature=applied_mc_temperature(run, o.use_temperature)) \
+        if o.mc else None
     for k in mine:
         if parts[k].exists():
             continue

@@ -273,8 +273,11 @@ def refit(
 
     ds = open_data(data, fmt, option, skip_bad) if data else None
     chosen = [p.strip() for p in parts.split(",") if p.strip()] if parts else None
+    from ..classify.posthoc import PARTS
+
     info = refit_run(run, ds, chosen, mc, not quiet)
-    typer.echo(f"refitted {', '.join(info) or 'nothing'} in {run}" if info else f"{run} lacks nothing; nothing refitted")
+    fitted = [p for p in PARTS if p in info]
+    typer.echo(f"refitted {', '.join(fitted)} in {run}" if fitted else f"{run} lacks nothing; nothing refitted")
 
 
 @app.command()

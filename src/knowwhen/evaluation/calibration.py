@@ -125,3 +125,29 @@ def _check_logits(logits) -> np.ndarray:
     if z.ndim != 2 or not np.isfinite(z).all():
         raise ValueError(f"logits must be a finite (N, K) array, got shape {z.shape}")
     return z
+
+
+def mc_mean_nll(pass_logits, y_true, temperature: float) -> float:
+    """NLL (nats) of the MC mean p* = mean_t softmax(z_t / temperature), from pass logits (T, N, K); exact as a
+    log-mean-exp of the passes' log-probabilities."""
+    from scipy.special import logsumexp
+
+    z = np.asarray(pass_logits, dtype=np.float64) / temperature
+    y = check_labels(y_true, z.shape[1], z.shape[2])
+    log_p = z - logsumexp(z, axis=2, keepdims=True)                               # (T, N, K)
+    log_mean = logsumexp(log_p[:, np.arange(len(y)), y], axis=0) - np.log(z.shape[0])
+    return float(-log_mean.mean())
+
+
+def fit_mc_temperature(pass_logits, y_true) -> float:
+    """The temperature tau minimising the NLL of the MC mean of softmax(z_t / tau) over pass logits (T, N, K):
+    dividing each pass's logits before averaging (a temperature after averaging cannot undo the averaging's
+    under-confidence in the same way). A bounded 1-D search on log tau in [0.01, 100]."""
+    from scipy.optimize import minimize_scalar
+
+    z = np.asarray(pass_logits, dtype=np.float64)
+    if z.ndim != 3 or not np.isfinite(z).all():
+        raise ValueError(f"pass logits must be a finite (T, N, K) array, got shape {z.shape}")
+    res = minimize_scalar(lambda log_t: mc_mean_nll(z, y_true, float(np.exp(log_t))),
+                          bounds=(np.log(0.01), np.log(100.0)), method="bounded", options={"xatol": 1e-5})
+    return float(np.exp(res.x))
