@@ -76,3 +76,41 @@ def test_refit_refuses_other_data(digits_run, tmp_path):
     np.savez(tmp_path / "other.npz", x=x, y=np.arange(30) % 10)
     r = runner.invoke(app, ["refit", str(digits_run), str(tmp_path / "other.npz"), "--parts", "features"])
     assert r.exit_code == 2 and "not the data run" in r.output
+
+
+def test_mc_columns_use_the_mc_temperature_and_an_older_run_keeps_its_numbers_until_refit(digits_run, tmp_path):
+    import torch
+
+    from knowwhen.uncertainty import MCDropout
+
+    run = kw.load_run(digits_run)
+    assert run.mc_temperature is not None and run.info["mc_temperature_fit"]["nll"] <= \
+        run.info["mc_temperature_fit"]["nll_at_softmax_temperature"]
+    x = kw.open_dataset("digits").images(np.arange(40))
+    sub = kw.dataset_from_arrays(x, None, channels="first")
+    kw.write_predictions(run, sub, tmp_path / "p.csv", kw.PredictOptions(mc=10, progress=False))
+    rows = _rows(tmp_path / "p.csv")
+    _, z = MCDropout(run.model, 10, 0).pass_logits(run.preprocess(x))
+    mean = torch.softmax(z / run.mc_temperature, -1).mean(0).numpy()
+    np.testing.assert_allclose([[float(r[f"prob_{c}"]) for c in run.class_names] for r in rows], mean, atol=1e-6)
+    # a run saved before MC temperatures: its passes use the softmax's temperature, as they did
+    old = tmp_path / "old"
+    shutil.copytree(digits_run, old)
+    cfg = json.loads((old / "config.json").read_text())
+    cfg.pop("mc_temperature"), cfg.pop("mc_temperature_fit")
+    (old / "config.json").write_text(json.dumps(cfg))
+    kw.write_predictions(kw.load_run(old), sub, tmp_path / "o.csv", kw.PredictOptions(mc=10, progress=False))
+    plain = torch.softmax(z / run.temperature, -1).mean(0).numpy()
+    np.testing.assert_allclose([[float(r[f"prob_{c}"]) for c in run.class_names] for r in _rows(tmp_path / "o.csv")],
+                               plain, atol=1e-6)
+    r = runner.invoke(app, ["refit", str(old), "--quiet"])
+    assert r.exit_code == 0 and "refitted mc_temperature, reference, calibration" in r.output, r.output
+    assert kw.load_run(old).mc_temperature == pytest.approx(run.mc_temperature, rel=1e-6)
+
+
+def test_evaluate_reports_the_mc_mean_before_and_after_its_temperature(digits_run, tmp_path):
+    summary = kw.evaluate_run(kw.load_run(digits_run), kw.open_dataset("digits"), tmp_path, mc=10, progress=False,
+                              report=False)
+    cal = summary["calibration"]
+    assert {"softmax_untempered", "softmax_tempered", "mc_mean", "mc_temperature_scaled"} <= set(cal)
+    assert summary["mc_temperature_fitted"] and cal["mc_mean"]["nll"] != cal["mc_temperature_scaled"]["nll"]

@@ -48,7 +48,8 @@ class KnowwhenClassifier(ClassifierMixin, BaseEstimator):
             DataConfig("X", val_fraction=self.val_fraction, test_fraction=0.0, calibration_fraction=0.0),
             ModelConfig(self.model, dict(self.model_args or {})), optimizer=self.optimizer, lr=self.lr,
             momentum=self.momentum, weight_decay=self.weight_decay, loss=self.loss, epochs=self.epochs,
-            batch_size=self.batch_size, patience=self.patience, seed=self.seed, progress=self.verbose)
+            batch_size=self.batch_size, patience=self.patience, seed=self.seed, progress=self.verbose,
+            calibration_mc=0)  # predict_proba has no MC: the post-hoc parts need no MC passes
 
     def fit(self, X, y) -> "KnowwhenClassifier":
         """Trains on images X and labels y (any hashable labels); returns self."""

@@ -70,6 +70,10 @@ def _mc_temperature(run: Run, ds: ImageDataset, split: Split, mc: int) -> dict:
            "nll": mc_mean_nll(z, y, tau)}
     log.info("MC temperature %.4f fitted on %d validation images (NLL of the MC mean %.4f -> %.4f)", tau, len(idx),
              fit["nll_at_softmax_temperature"], fit["nll"])
+    if not 0.0101 < tau < 99:
+        log.warning("the MC temperature %.4g lies at the end of its search range [0.01, 100]: no temperature "
+                    "calibrates this model's MC mean well (too few epochs?); compare the calibration blocks of "
+                    "`knowwhen evaluate`.", tau)
     return {"mc_temperature": tau, "mc_temperature_fit": fit}
 
 

@@ -9,9 +9,20 @@ import numpy as np
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
 MEASURE_COLORS = {"p_max": "#000000", "p_max_mc": "#E69F00", "sigma_mc": "#56B4E9", "entropy_mc": "#009E73",
                   "mutual_info_mc": "#0072B2", "variation_ratio_mc": "#D55E00", "random": "#999999",
-                  "oracle": "#CC79A7"}
+                  "oracle": "#CC79A7", "energy": "#E69F00", "mahalanobis": "#56B4E9", "gauss_density": "#009E73",
+                  "knn": "#0072B2", "novelty": "#CC79A7", "set_size": "#D55E00"}
+# Feature-space scores reuse the palette dashed, set size dotted, the fused score thick: colour + line tell apart.
+MEASURE_LINES = {"energy": "--", "mahalanobis": "--", "gauss_density": "--", "knn": "--", "set_size": ":",
+                 "random": "--", "oracle": "--"}
+
+
+def _line(name: str) -> dict:
+    """Colour, line style and width of a measure's curve."""
+    return {"color": MEASURE_COLORS.get(name), "linestyle": MEASURE_LINES.get(name, "-"),
+            "linewidth": 2.4 if name == "novelty" else 1.5}
 SMALL_GROUP = 50   # fewer images than this in a histogram group: counts, not density
 BEFORE_AFTER = {"softmax_untempered": "#D55E00", "softmax_tempered": "#0072B2", "mc_mean": "#009E73",
+                "mc_temperature_scaled": "#CC79A7",
                 "deterministic": "#D55E00", "temperature_scaled": "#0072B2", "mc": "#009E73"}  # and before 0.2
 
 
@@ -179,7 +190,7 @@ def roc_curves(roc_rows: list[dict], table: list[dict]):
     auroc = {r["measure"]: float(r["auroc"]) for r in table}
     for name in auroc:
         sel = [r for r in roc_rows if r["measure"] == name]
-        ax.plot([float(r["fpr"]) for r in sel], [float(r["tpr"]) for r in sel], color=MEASURE_COLORS.get(name),
+        ax.plot([float(r["fpr"]) for r in sel], [float(r["tpr"]) for r in sel], **_line(name),
                 label=f"{name} (AUROC {auroc[name]:.3f})")
     ax.set(xlabel="false positive rate (known flagged as novel)", ylabel="true positive rate (novel flagged)",
            title="Known vs novel ROC")
@@ -211,11 +222,8 @@ def selective(rows: list[dict]):
     fig, (lift, risk) = _figure(10, 3.8, 2)
     for name in dict.fromkeys(r["measure"] for r in rows):
         sel = [r for r in rows if r["measure"] == name]
-        style = "--" if name in ("random", "oracle") else "-"
-        color = MEASURE_COLORS.get(name)
-        lift.plot([float(r["rejected"]) for r in sel], [float(r["accuracy"]) for r in sel], style, color=color,
-                  label=name)
-        risk.plot([float(r["coverage"]) for r in sel], [1 - float(r["accuracy"]) for r in sel], style, color=color)
+        lift.plot([float(r["rejected"]) for r in sel], [float(r["accuracy"]) for r in sel], **_line(name), label=name)
+        risk.plot([float(r["coverage"]) for r in sel], [1 - float(r["accuracy"]) for r in sel], **_line(name))
     lift.set(xlabel="fraction rejected (most uncertain first)", ylabel="accuracy of kept images",
              title="Filtering uncertain predictions")
     risk.set(xlabel="coverage (fraction kept)", ylabel="risk = error rate of kept images", title="Risk-coverage")

@@ -64,9 +64,29 @@ def describe_run(run) -> str:
     lines += [f"normalisation per channel: mean {_fmt(norm.mean)}, std {_fmt(norm.std)}{clip}",
               f"temperature {run.temperature:.4f} ("
               f"{run.info.get('temperature_note') or 'fitted on the validation logits; applied by predict'})",
+              _mc_temperature_line(run.info),
+              _posthoc_line(run.info),
               _calibration_line(run.info.get("calibration")),
               f"training time {run.info.get('train_seconds', 0):.1f} s"]
     return "\n".join(lines)
+
+
+def _mc_temperature_line(info: dict) -> str:
+    """The MC passes' temperature and what it did to the validation NLL of the MC mean."""
+    fit = info.get("mc_temperature_fit")
+    if info.get("mc_temperature") is None or not fit:
+        return "MC temperature: none (MC passes use the softmax's temperature; knowwhen refit fits one)"
+    return (f"MC temperature {info['mc_temperature']:.4f} (fitted on {fit['images']} validation images, MC x"
+            f"{fit['mc_passes']}: NLL of the MC mean {fit['nll_at_softmax_temperature']:.4f} -> {fit['nll']:.4f})")
+
+
+def _posthoc_line(info: dict) -> str:
+    """The feature statistics and reference scores a run holds for the feature scores and the fused score."""
+    f, r = info.get("features"), info.get("reference")
+    parts = ([f"feature statistics of {f['images']} training images ({f['dims']} features, kNN bank {f['bank']})"]
+             if f else []) + ([f"reference scores of {r['images']} validation images"] if r else [])
+    return ("novelty scores: " + "; ".join(parts)) if parts else \
+        "novelty scores: no feature statistics or reference scores (knowwhen refit fits them)"
 
 
 def _calibration_line(cal: dict | None) -> str:
