@@ -46,7 +46,7 @@ def _fusion_aurocs(run, values: dict, novel: np.ndarray) -> dict[str, float]:
     """AUROC of each fusion in FUSIONS, from per-image measure values and the run's validation reference."""
     out = {}
     for name, (how, chosen) in FUSIONS.items():
-        names = [m for m in (chosen or run.reference) if m in run.reference and m in values]
+        names = [m for m in (chosen or run.reference) if m in run.reference and m in values and m != "novelty"]
         score = combined_score([empirical_p_values(run.reference[m], _oriented(values, m)) for m in names], how)
         out[name] = novelty_metrics(score[~novel], score[novel]).auroc
     return out

@@ -94,7 +94,9 @@ def test_feature_tap_takes_the_input_of_the_last_linear_layer_on_the_first_call(
 
 def test_p_values_and_fusion_by_hand():
     ref = np.array([0.3, 0.1, 0.4, 0.2])
-    np.testing.assert_allclose(empirical_p_values(ref, [0.05, 0.2, 0.35, 0.9]), [5 / 5, 4 / 5, 2 / 5, 1 / 5])
+    np.testing.assert_allclose(empirical_p_values(ref, [0.05, 0.2, 0.35, 0.4]), [5 / 5, 4 / 5, 2 / 5, 2 / 5])
+    # beyond the largest reference: an exponential tail from the floor 1/(n+1), beta = mean excess of the top two
+    np.testing.assert_allclose(empirical_p_values(ref, [0.41, 0.9]), np.exp(-np.array([0.01, 0.5]) / 0.05) / 5)
     p1, p2 = np.array([0.2, 1.0]), np.array([0.5, 1.0])
     from scipy.stats import combine_pvalues
 

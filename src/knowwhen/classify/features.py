@@ -69,15 +69,18 @@ def load_features(run_dir: str | Path) -> FeatureScorer | None:
 
 def reference_scores(batches) -> dict[str, np.ndarray]:
     """{measure: sorted (n,) scores, oriented higher = more novel} of the validation batches, for every measure
-    the batches carry (MC measures, feature scores, p_max)."""
+    the batches carry (MC measures, feature scores, p_max), and the fused `novelty` of each validation image
+    against the others (so that a threshold on `novelty` can be set at a chosen fraction of known images)."""
     from ..uncertainty.measures import SCORED_MEASURES
 
-    parts: dict[str, list] = {}
+    raw: dict[str, list] = {}
     for b in batches:
         for name in SCORED_MEASURES:
             if name in b.measures and name not in (FUSED, "set_size"):
-                parts.setdefault(name, []).append(uncertainty_scores(b.measures, name))
-    return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
+                raw.setdefault(name, []).append(np.asarray(b.measures[name]))
+    measures = {k: np.concatenate(v) for k, v in raw.items()}
+    ref = {k: np.sort(uncertainty_scores(measures, k)) for k in measures}
+    return {**ref, FUSED: np.sort(fused_novelty(ref, measures))} if ref else ref
 
 
 def save_reference(run_dir: str | Path, reference: dict[str, np.ndarray], info: dict) -> None:
@@ -110,5 +113,5 @@ def _load(path: Path, build):
 def fused_novelty(reference: dict[str, np.ndarray], measures: dict, how: str = "fisher") -> np.ndarray:
     """The fused `novelty` score of a batch: the p-value of every measure it carries against the run's validation
     reference scores, combined (see `knowwhen.uncertainty.fusion`); higher = more novel."""
-    names = [k for k in reference if k in measures]
+    names = [k for k in reference if k in measures and k != FUSED]
     return combined_score([empirical_p_values(reference[k], uncertainty_scores(measures, k)) for k in names], how)

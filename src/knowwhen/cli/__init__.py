@@ -2,9 +2,9 @@
 
 `app.py` holds the typer app, the shared options and the error handler; each other module registers one group
 of commands on it: `classify` (train, predict, evaluate, novelty), `forecast` (knowwhen forecast ...),
-`inspect` (info, models, report, explain) and `demo`.
+`inspect` (info, models, report, explain), `screen` and `demo`.
 """
-from . import classify, inspect, demo, forecast  # noqa: F401,I001  (registers the commands on `app`, in this order)
+from . import classify, inspect, screen, demo, forecast  # noqa: F401,I001  (registers the commands on `app`, in this order)
 from .app import app
 
 __all__ = ["app", "main"]

@@ -15,7 +15,8 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (float(centre - half), float(centre + half))
+    # Rounding can put a bound just outside [0, 1] (-7e-18 for 0 successes); a proportion cannot be.
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:

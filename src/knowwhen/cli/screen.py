@@ -1,0 +1,66 @@
+"""The screen command: every cell of a screen predicted and flagged, wells summarised, hits called."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .app import DATA_FORMAT, DATA_OPTION, QUIET, SKIP_BAD, app, handle_errors, open_data
+
+
+@app.command()
+@handle_errors
+def screen(
+    run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`."),
+    data: str = typer.Argument(..., help="The screen: a CSV manifest (path and Metadata_* columns, paths relative "
+                               "to it), or an NPZ / HDF5 file with Metadata_* arrays beside the images."),
+    out: Path = typer.Option(..., "--out", help="Folder for cells.parquet, wells.csv, plates.csv, screen.json."),
+    mc: int = typer.Option(100, "--mc", help="MC-dropout passes per cell; 0 for none."),
+    seed: int = typer.Option(0, help="Seed of the dropout masks."),
+    score: Optional[str] = typer.Option(None, help="Score that flags novel cells [default: novelty (fused) when "
+                                        "the run has it, else mutual_info_mc, else p_max]."),
+    fpr: float = typer.Option(0.05, help="Fraction of known cells flagged novel: sets the threshold."),
+    fdr: float = typer.Option(0.05, help="Wells with a Benjamini-Hochberg q-value below this are hits."),
+    controls: Optional[str] = typer.Option(None, help="Control cells, COLUMN=VALUE (e.g. Metadata_Treatment=DMSO) "
+                                           "or wells A01,B01: each plate's threshold is set on its controls "
+                                           "[default: on the run's validation images]."),
+    plate_column: str = typer.Option("Metadata_Plate", help="Metadata column naming the plate."),
+    well_column: str = typer.Option("Metadata_Well", help="Metadata column naming the well."),
+    cells_format: str = typer.Option("parquet", help="parquet or csv for the per-cell table."),
+    batch_size: int = typer.Option(512, help="Images per batch."),
+    part_size: int = typer.Option(100_000, help="Images per part file (the unit of resuming)."),
+    devices: int = typer.Option(1, help="Processes (CPU) or GPUs per node; each predicts its share of the parts."),
+    num_nodes: int = typer.Option(1, help="Machines (nodes)."),
+    accelerator: str = typer.Option("cpu", help="cpu, gpu or auto."),
+    fmt: Optional[str] = DATA_FORMAT,
+    option: List[str] = DATA_OPTION,
+    skip_bad: bool = SKIP_BAD,
+    quiet: bool = QUIET,
+):
+    """Screen plates: flag the cells the network has never seen the like of, and call the wells that hold more of
+    them than chance (hits, at a false discovery rate). Killed, the same command resumes.
+
+    Example: knowwhen screen runs/deeploc plate1/manifest.csv --mc 100 --controls Metadata_Treatment=DMSO --out screen/
+    """
+    from ..classify import load_run
+    from ..distributed import launch_or_join
+    from ..screen import ScreenOptions, screen_metadata, screen_run
+
+    loaded = load_run(run)
+    ds = open_data(data, fmt, option, skip_bad)
+    metadata = screen_metadata(data, ds, plate_column, well_column)
+    options = ScreenOptions(mc, seed, score, fpr, fdr, controls, plate_column, well_column, cells_format,
+                            batch_size, part_size, not quiet)
+    ranks = launch_or_join(devices, num_nodes, accelerator)
+    summary = screen_run(loaded, ds, metadata, out, options, ranks)
+    if summary is not None:
+        typer.echo(f"{summary['cells']} cells in {summary['wells']} wells of {len(summary['plates'])} plate(s); "
+                   f"novel = {summary['score']} above each plate's threshold (fpr {fpr:g}); {summary['hits']} hit "
+                   f"well(s) at FDR {fdr:g}")
+        for p in summary["plates"]:
+            typer.echo(f"  plate {p[plate_column]}: {p['cells']} cells, {p['wells']} wells, {p['hits']} hits; "
+                       f"threshold {p['threshold']:.4g} from {p['threshold_from']}"
+                       + (f"; control cells flagged {p['control_novel_fraction']:.1%}"
+                          if p["control_novel_fraction"] is not None else ""))
+        typer.echo(f"wrote {out}/cells.{cells_format}, wells.csv, plates.csv, screen.json")

@@ -1,0 +1,101 @@
+"""The metadata of a screen's images: plate, well and every other `Metadata_*` column, one value per image of the
+dataset (in its order), read from a CSV manifest or from datasets beside the images in an NPZ / HDF5 file."""
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..data import ImageDataset
+from ..errors import DataError
+
+PLATE, WELL = "Metadata_Plate", "Metadata_Well"
+PREFIX = "Metadata_"
+
+
+def screen_metadata(path: str | Path, ds: ImageDataset, plate_column: str = PLATE,
+                    well_column: str = WELL) -> dict[str, np.ndarray]:
+    """{column: (N,) strings} for every image of `ds` (opened from `path`): the `Metadata_*` columns and the
+    plate and well columns, from the CSV manifest's rows (matched by image path, so skipped images drop out) or
+    from the NPZ / HDF5 arrays of those names."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        columns = _csv_columns(path, ds)
+    elif path.suffix.lower() == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            columns = {k: np.asarray(z[k]) for k in z.files if _is_metadata(k, plate_column, well_column)}
+    elif path.suffix.lower() in (".h5", ".hdf5"):
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            columns = {k: np.asarray(f[k][()]) for k in f if _is_metadata(k, plate_column, well_column)}
+    else:
+        raise DataError(f"{path}: a screen is a CSV manifest (path and Metadata_* columns), an NPZ or an HDF5 file "
+                        "with Metadata_* arrays beside the images.")
+    for column in (plate_column, well_column):
+        if column not in columns:
+            raise DataError(f"{path}: no {column!r} column (metadata found: {', '.join(columns) or 'none'}); add it, "
+                            f"or name yours with --{'plate' if column == plate_column else 'well'}-column.")
+    out = {}
+    for name, values in columns.items():
+        values = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values.tolist()], dtype=object)
+        if len(values) != len(ds):
+            raise DataError(f"{path}: {name} has {len(values)} values for {len(ds)} images; give one per image.")
+        out[name] = values.astype(str)
+    return out
+
+
+def _is_metadata(name: str, plate_column: str, well_column: str) -> bool:
+    return name.startswith(PREFIX) or name in (plate_column, well_column)
+
+
+def _csv_columns(path: Path, ds: ImageDataset) -> dict[str, np.ndarray]:
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        fields = [c for c in (reader.fieldnames or []) if c not in ("path", "label")]
+    row_of = {}
+    for i, r in enumerate(rows):
+        row_of.setdefault(str((path.parent / r["path"]).resolve()), i)
+    idx = np.array([row_of[ds.item_id(i)] for i in range(len(ds))])
+    return {c: np.array([rows[i][c] for i in idx], dtype=object) for c in fields}
+
+
+_WELL = re.compile(r"^\s*([A-Za-z]{1,2})\s*0*(\d{1,2})\s*$")
+
+
+def well_position(well: str) -> tuple[int, int] | None:
+    """(row, column) from 0 of a well name like "B07" or "b7"; None when it is not one."""
+    m = _WELL.match(str(well))
+    if not m:
+        return None
+    letters = m.group(1).upper()
+    row = (ord(letters[0]) - 65) if len(letters) == 1 else 26 * (ord(letters[0]) - 64) + ord(letters[1]) - 65
+    return row, int(m.group(2)) - 1
+
+
+def control_mask(metadata: dict[str, np.ndarray], controls: str | None, well_column: str, where: str) -> np.ndarray:
+    """(N,) True for the control cells: `controls` is COLUMN=VALUE (e.g. Metadata_Treatment=DMSO) or a list of
+    wells W1,W2,... (A01,B1: compared by position); None: no controls."""
+    n = len(next(iter(metadata.values())))
+    if not controls:
+        return np.zeros(n, bool)
+    if "=" in controls:
+        column, value = (s.strip() for s in controls.split("=", 1))
+        if column not in metadata:
+            raise DataError(f"{where}: --controls {controls!r}: no column {column!r} (metadata: "
+                            f"{', '.join(metadata)}).")
+        mask = metadata[column] == value
+    else:
+        wells = {_well_key(w) for w in controls.split(",") if w.strip()}
+        mask = np.array([_well_key(w) in wells for w in metadata[well_column]])
+    if not mask.any():
+        raise DataError(f"{where}: --controls {controls!r} matches no image; check the column and value, or the "
+                        "wells.")
+    return mask
+
+
+def _well_key(well: str):
+    return well_position(well) or str(well).strip().upper()

@@ -1,0 +1,178 @@
+"""screen_run: predict every cell of a screen, flag the novel ones, and summarise wells and plates.
+
+Phase 1 is `write_predictions` (streamed, resumable after a kill, shared among processes); phase 2 reads that
+table back in batches: it sets each plate's threshold, writes cells.parquet (or .csv) with every metadata
+column and the `novel` flag, and sums wells and plates. Memory grows with the wells, not the cells.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import write_text_atomic
+from ..classify.predict import check_compatible
+from ..classify.run import Run
+from ..classify.write import PredictOptions, write_predictions
+from ..data import ImageDataset
+from ..distributed import Ranks
+from ..errors import ConfigError
+from ..tables import write_rows_csv
+from ..uncertainty.conformal import conformal_quantile
+from ..uncertainty.measures import SCORED_MEASURES, uncertainty_scores
+from .metadata import PLATE, WELL, control_mask
+from .tables import TableWriter, read_batches
+from .wells import WellSums, plate_table, well_table
+
+log = logging.getLogger("knowwhen")
+
+
+@dataclass(frozen=True)
+class ScreenOptions:
+    """How `screen_run` screens.
+
+    Attributes:
+        mc: MC-dropout passes per cell (the MC measures; 0 for none).
+        score: the novelty score that flags cells (oriented higher = more novel); None: `novelty` (the fused
+            score) when the run has it, else `mutual_info_mc` with MC, else `p_max`.
+        fpr: the fraction of known cells the threshold flags: the threshold is the finite-sample (1 - fpr)
+            quantile of the score on known cells (each plate's control cells, else the run's validation images).
+        fdr: wells with a Benjamini-Hochberg q-value below this are hits.
+        controls: control cells, COLUMN=VALUE or wells A01,B01,...; None: thresholds from validation.
+        plate_column, well_column: the metadata columns naming plate and well.
+        cells_format: `parquet` or `csv` for the per-cell table.
+    """
+
+    mc: int = 100
+    seed: int = 0
+    score: str | None = None
+    fpr: float = 0.05
+    fdr: float = 0.05
+    controls: str | None = None
+    plate_column: str = PLATE
+    well_column: str = WELL
+    cells_format: str = "parquet"
+    batch_size: int = 512
+    part_size: int = 100_000
+    progress: bool = True
+
+    def __post_init__(self):
+        for name in ("fpr", "fdr"):
+            if not 0 < getattr(self, name) < 1:
+                raise ConfigError(f"--{name} {getattr(self, name)}: use a fraction in (0, 1), e.g. 0.05.")
+        if self.cells_format not in ("parquet", "csv"):
+            raise ConfigError(f"--cells-format {self.cells_format!r}: use parquet or csv.")
+
+
+def chosen_score(run: Run, o: ScreenOptions) -> str:
+    """The score that flags novel cells (see ScreenOptions.score)."""
+    score = o.score or ("novelty" if run.reference is not None else "mutual_info_mc" if o.mc else "p_max")
+    if score not in SCORED_MEASURES or score == "set_size":
+        raise ConfigError(f"--score {score!r}: use one of {', '.join(m for m in SCORED_MEASURES if m != 'set_size')}.")
+    if score.endswith("_mc") and not o.mc:
+        raise ConfigError(f"--score {score} is an MC measure: add --mc 100.")
+    return score
+
+
+def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out: str | Path,
+               options: ScreenOptions = ScreenOptions(), ranks: Ranks = Ranks()) -> dict | None:
+    """Screens `ds` (with `metadata`, one value per image, see `knowwhen.screen.metadata`) and writes to `out`:
+    cells.parquet, wells.csv, plates.csv and screen.json; returns screen.json's content (None on ranks other
+    than 0). Killed, the same call resumes from the last finished part of the predictions.
+
+    Example:
+        >>> ds = open_dataset("plate1/manifest.csv")  # doctest: +SKIP
+        >>> screen_run(load_run("runs/deeploc"), ds, screen_metadata("plate1/manifest.csv", ds), "screen/")
+    """
+    o, out = options, Path(out)
+    check_compatible(run, ds)
+    score = chosen_score(run, o)
+    _warn_mc_mismatch(run, score, o)
+    control = control_mask(metadata, o.controls, o.well_column, str(ds.path))
+    predictions = out / ".predictions.parquet"
+    write_predictions(run, ds, predictions, PredictOptions(o.mc or None, o.seed, batch_size=o.batch_size,
+                                                           part_size=o.part_size, progress=o.progress), ranks)
+    if not ranks.lead:
+        return None
+    thresholds = _thresholds(run, predictions, score, metadata[o.plate_column], control, o)
+    for plate, t in thresholds.items():
+        log.info("plate %s: novel = %s above %.4g (%s)", plate if plate is not None else "(all)", score,
+                 t["threshold"], t["source"])
+    wells = _cells_and_wells(run, predictions, metadata, control, score, thresholds, out, o)
+    plates = plate_table(wells, o.plate_column, thresholds)
+    write_rows_csv(out / "wells.csv", wells)
+    write_rows_csv(out / "plates.csv", plates)
+    summary = {"run": str(run.path), "data": str(ds.path), "cells": int(len(ds)), "score": score, "fpr": o.fpr,
+               "fdr": o.fdr, "mc_passes": o.mc or None, "controls": o.controls,
+               "wells": len(wells), "hits": int(sum(w["hit"] for w in wells)), "plates": plates,
+               "convention": f"a cell is novel when its {score} (higher = more novel) exceeds its plate's threshold"}
+    write_text_atomic(out / "screen.json", json.dumps(summary, indent=2, default=float) + "\n")
+    predictions.unlink()
+    return summary
+
+
+def _warn_mc_mismatch(run: Run, score: str, o: ScreenOptions) -> None:
+    """Says when the flagging score mixes MC measures of another T than the run's validation reference."""
+    ref_mc = run.info.get("reference", {}).get("mc_passes")
+    if (score == "novelty" or score.endswith("_mc")) and (o.mc or None) != ref_mc:
+        log.warning("the run's validation reference scores used %s MC passes and this screen %s: the MC measures' "
+                    "p-values (and so %s) are off; screen with --mc %s, or refit the reference with `knowwhen "
+                    "refit %s --parts reference --mc %s`.", ref_mc, o.mc or "none", score, ref_mc, run.path, o.mc)
+
+
+def _thresholds(run: Run, predictions: Path, score: str, plates: np.ndarray, control: np.ndarray,
+                o: ScreenOptions) -> dict:
+    """{plate: {threshold, source, control_cells, ...}}: from each plate's control cells when there are controls
+    (a plate without control cells uses the validation images), else one entry None from validation."""
+    validation = _validation_threshold(run, score, o.fpr)
+    if not control.any():
+        return {None: validation}
+    values = np.concatenate([uncertainty_scores(b, score) for b in read_batches(predictions, [score])])
+    out = {}
+    for plate in dict.fromkeys(plates.tolist()):
+        mine = control & (plates == plate)
+        if not mine.any():
+            log.warning("plate %s has no control cells: its threshold comes from the run's validation images", plate)
+            out[plate] = validation
+            continue
+        q = conformal_quantile(values[mine], o.fpr)
+        out[plate] = {"threshold": q, "source": f"{int(mine.sum())} control cells of the plate",
+                      "control_cells": int(mine.sum()), "control_novel_fraction": float((values[mine] > q).mean())}
+    return out
+
+
+def _validation_threshold(run: Run, score: str, fpr: float) -> dict:
+    reference = run.reference or {}
+    if score not in reference:
+        raise ConfigError(f"run {run.path} has no validation scores of {score} to set the threshold with; run "
+                          f"`knowwhen refit {run.path} --parts reference`, or give control cells with --controls.")
+    ref = reference[score]
+    return {"threshold": conformal_quantile(ref, fpr), "source": f"{len(ref)} validation images of the run"}
+
+
+def _cells_and_wells(run: Run, predictions: Path, metadata: dict, control: np.ndarray, score: str, thresholds: dict,
+                     out: Path, o: ScreenOptions) -> list[dict]:
+    """Streams the predictions: writes the per-cell table with metadata and `novel`; returns the well rows."""
+    classes = np.asarray(run.class_names)
+    index = {c: k for k, c in enumerate(run.class_names)}
+    measures = tuple(m for m in SCORED_MEASURES if m != "set_size")
+    sums, start = None, 0
+    plates = metadata[o.plate_column]
+    with TableWriter(out / f"cells.{o.cells_format}") as writer:
+        for batch in read_batches(predictions):
+            n = len(batch["id"])
+            rows = slice(start, start + n)
+            meta = {k: v[rows] for k, v in metadata.items()}
+            values = uncertainty_scores(batch, score)
+            limit = np.array([thresholds.get(p, thresholds.get(None))["threshold"] for p in plates[rows]])
+            novel = values > limit
+            writer.write({**meta, **batch, "control": control[rows].astype(float), "novel": novel.astype(float)})
+            present = tuple(m for m in measures if m in batch)
+            sums = sums or WellSums(len(classes), present)
+            pred = np.array([index[p] for p in batch["pred_mc" if "pred_mc" in batch else "pred"]], np.int64)
+            sums.add(plates[rows], meta[o.well_column], novel, pred, batch, meta, control[rows])
+            start += n
+    return well_table(sums, classes, o.fpr, o.fdr, o.plate_column, o.well_column)

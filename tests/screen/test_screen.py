@@ -1,0 +1,127 @@
+"""knowwhen screen on a synthetic 96-well plate built from digits, some wells spiked with cells of a phenotype the
+run never saw (noise images)."""
+import csv
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import knowwhen as kw
+from knowwhen.cli import app
+from knowwhen.screen.metadata import well_position
+
+runner = CliRunner()
+WELLS = [f"{r}{c:02d}" for r in "ABCDEFGH" for c in range(1, 13)]
+SPIKED = ["B03", "C07", "D10", "F05", "G08", "H12"]
+
+
+def _plate(path, plates=("P1",), cells=80, spike=0.4, seed=0):
+    rng = np.random.default_rng(seed)
+    digits = kw.open_dataset("digits").images(np.arange(1797))[:, 0]
+    x, meta = [], {"Metadata_Plate": [], "Metadata_Well": [], "Metadata_Treatment": []}
+    for plate in plates:
+        for w in WELLS:
+            k = int(cells * spike) if w in SPIKED else 0
+            x += [digits[rng.integers(0, 1797, cells - k)], rng.uniform(0, 16, (k, 8, 8))]
+            meta["Metadata_Plate"] += [plate] * cells
+            meta["Metadata_Well"] += [w] * cells
+            meta["Metadata_Treatment"] += ["DMSO" if w.endswith("01") else f"cpd{w}"] * cells
+    np.savez(path, x=np.concatenate(x), **{k: np.array(v) for k, v in meta.items()})
+    return path
+
+
+@pytest.fixture(scope="module")
+def screened(digits_run, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("screen")
+    data = _plate(tmp / "plate.npz")
+    r = runner.invoke(app, ["screen", str(digits_run), str(data), "--out", str(tmp / "out"), "--quiet"])  # MC 100
+    assert r.exit_code == 0, r.output
+    return tmp / "out", r.output
+
+
+def _wells(out):
+    return {w["Metadata_Well"]: w for w in csv.DictReader(open(out / "wells.csv"))}
+
+
+def test_spiked_wells_are_hits_and_clean_wells_are_not(screened):
+    out, text = screened
+    wells = _wells(out)
+    hits = {w for w, row in wells.items() if row["hit"] == "True"}
+    assert set(SPIKED) <= hits
+    assert len(hits - set(SPIKED)) <= 1  # false hits at FDR 0.05 among 90 clean wells
+    assert "6 hit well(s)" in text or "7 hit well(s)" in text
+    assert wells["B03"]["Metadata_Treatment"] == "cpdB03"  # metadata constant in a well is carried
+
+
+def test_well_statistics_equal_scipy_and_statsmodels(screened):
+    from scipy.stats import binomtest
+    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.proportion import proportion_confint
+
+    out, _ = screened
+    rows = list(csv.DictReader(open(out / "wells.csv")))
+    k, n = np.array([int(r["novel"]) for r in rows]), np.array([int(r["cells"]) for r in rows])
+    p = [binomtest(int(a), int(b), 0.05, alternative="greater").pvalue for a, b in zip(k, n)]
+    np.testing.assert_allclose([float(r["p_value"]) for r in rows], p, rtol=1e-8)
+    np.testing.assert_allclose([float(r["q_value"]) for r in rows], multipletests(p, method="fdr_bh")[1], rtol=1e-8)
+    lo, hi = proportion_confint(k, n, 0.05, method="wilson")
+    np.testing.assert_allclose([float(r["ci_low"]) for r in rows], lo, rtol=1e-8)
+    np.testing.assert_allclose([float(r["ci_high"]) for r in rows], hi, rtol=1e-8)
+
+
+def test_cells_table_carries_metadata_and_the_flag_follows_the_threshold(screened, digits_run):
+    import pyarrow.parquet as pq
+
+    out, _ = screened
+    cells = pq.read_table(out / "cells.parquet").to_pandas()
+    assert {"Metadata_Plate", "Metadata_Well", "Metadata_Treatment", "novelty", "novel", "pred_mc"} <= set(cells)
+    assert len(cells) == 96 * 80
+    summary = json.loads((out / "screen.json").read_text())
+    threshold = summary["plates"][0]["threshold"]
+    ref = np.sort(kw.load_run(digits_run).reference["novelty"])     # the finite-sample (1 - fpr) quantile
+    assert threshold == ref[int(np.ceil((len(ref) + 1) * 0.95)) - 1]
+    assert ((cells["novelty"] > threshold) == (cells["novel"] == 1)).all()
+    wells = _wells(out)
+    by_well = cells.groupby("Metadata_Well")["novel"].sum()
+    assert all(int(wells[w]["novel"]) == by_well[w] for w in WELLS)
+
+
+def test_controls_set_each_plates_threshold(digits_run, tmp_path):
+    data = _plate(tmp_path / "two.npz", plates=("P1", "P2"), cells=20)
+    r = runner.invoke(app, ["screen", str(digits_run), str(data), "--mc", "0", "--controls",
+                            "Metadata_Treatment=DMSO", "--out", str(tmp_path / "o"), "--cells-format", "csv",
+                            "--quiet"])
+    assert r.exit_code == 0, r.output
+    cells = list(csv.DictReader(open(tmp_path / "o" / "cells.csv")))
+    plates = {p["Metadata_Plate"]: p for p in csv.DictReader(open(tmp_path / "o" / "plates.csv"))}
+    for plate in ("P1", "P2"):
+        control = np.sort([float(c["novelty"]) for c in cells
+                           if c["Metadata_Plate"] == plate and c["Metadata_Treatment"] == "DMSO"])
+        assert len(control) == 8 * 20
+        assert float(plates[plate]["threshold"]) == pytest.approx(control[int(np.ceil(161 * 0.95)) - 1])
+        assert "control cells" in plates[plate]["threshold_from"]
+
+
+def test_a_csv_manifest_and_its_errors(digits_run, tmp_path):
+    from PIL import Image
+
+    x = kw.open_dataset("digits").images(np.arange(6))[:, 0]
+    lines = ["path,Metadata_Plate,Metadata_Well,Metadata_Gene"]
+    for i, img in enumerate(x):
+        Image.fromarray((img * 15).astype(np.uint8)).save(tmp_path / f"c{i}.png")
+        lines.append(f"c{i}.png,P1,{'A01' if i < 3 else 'A02'},G{i // 3}")
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    r = runner.invoke(app, ["screen", str(digits_run), str(tmp_path / "m.csv"), "--mc", "0", "--out",
+                            str(tmp_path / "o"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    wells = _wells(tmp_path / "o")
+    assert wells["A01"]["cells"] == "3" and wells["A02"]["Metadata_Gene"] == "G1"
+    (tmp_path / "bad.csv").write_text("path,Metadata_Plate\nc0.png,P1\n")
+    r = runner.invoke(app, ["screen", str(digits_run), str(tmp_path / "bad.csv"), "--out", str(tmp_path / "b")])
+    assert r.exit_code == 2 and "bad.csv" in r.output and "Metadata_Well" in r.output and "--well-column" in r.output
+
+
+def test_well_positions():
+    assert well_position("B07") == (1, 6) and well_position("b7") == (1, 6) and well_position("P24") == (15, 23)
+    assert well_position("AF48") == (31, 47) and well_position("x") is None
