@@ -1,8 +1,11 @@
-"""The demo: the course's CNN on Fashion-MNIST (or digits) with one class held out, then MC dropout; and a
-forecaster of the yearly sunspots with MC-dropout intervals."""
+"""The demo: the course's CNN on Fashion-MNIST (or digits) with one class held out, then MC dropout; a screen of
+a 96-well plate with spiked wells and its review page; and a forecaster of the yearly sunspots with MC-dropout
+intervals."""
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 from typing import Callable
 
 from .data.builtin import fashion_mnist_available
@@ -31,6 +34,66 @@ def run_demo(out: str | Path, epochs: int = 3, max_minutes: float = 4.0, mc: int
     echo(f"MC dropout with {mc} passes on the test images and the held-out class, with 90% conformal sets")
     summary = evaluate_run(run, ds, out / "eval", mc=mc, progress=progress, conformal=ConformalOptions("aps", 0.1))
     return {"dataset": name, "held_out": held_out, "run": str(run.path), "eval": str(out / "eval"), **summary}
+
+
+HELD_OUT_WELLS = ("B03", "D10", "F08")   # spiked with the run's held-out class: a phenotype close to known ones
+FAR_WELLS = ("C07", "E05", "G11")        # spiked with images unlike any class (digits): a far phenotype
+
+
+def run_screen_demo(run_dir: str | Path, out: str | Path, mc: int = 100, cells: int = 100, spike: float = 0.4,
+                    progress: bool = True, echo: Callable[[str], None] = print) -> dict:
+    """A 96-well plate built from the test images of the run's known classes; three wells spiked with its
+    held-out class and three with far-away images (scikit-learn's digits); screens it (novel cells, hit wells)
+    and writes the review page; returns screen.json's content with the wells called per kind of spike."""
+    from .classify import load_run
+    from .data import dataset_from_arrays, open_dataset
+    from .data.splits import split_for_config
+    from .report.screen import build_screen_report
+    from .screen import ScreenOptions, screen_run
+
+    run, out = load_run(run_dir), Path(out)
+    ds = open_dataset(run.config.data.source)
+    split = split_for_config(ds, run.config.data, run.config.seed)
+    rng = np.random.default_rng(0)
+    far = _far_images(ds.images(split.test[:500]), rng)
+    images = []
+    wells = [f"{r}{c:02d}" for r in "ABCDEFGH" for c in range(1, 13)]
+    for w in wells:
+        k = int(cells * spike) if w in HELD_OUT_WELLS + FAR_WELLS else 0
+        images.append(ds.images(rng.choice(split.test, cells - k)))
+        images.append(ds.images(rng.choice(split.novel, k)) if w in HELD_OUT_WELLS else far[rng.integers(0, len(far), k)])
+    plate = dataset_from_arrays(np.concatenate(images), None, channels="first", name="demo-plate")
+    metadata = {"Metadata_Plate": np.full(len(plate), "demo"), "Metadata_Well": np.repeat(wells, cells)}
+    echo(f"screening a 96-well plate of {len(plate)} cells: wells {', '.join(HELD_OUT_WELLS)} hold {spike:.0%} "
+         f"cells of the held-out class, wells {', '.join(FAR_WELLS)} {spike:.0%} far-away images (digits)")
+    summary = screen_run(run, plate, metadata, out, ScreenOptions(mc=mc, progress=progress))
+    build_screen_report(out, plate)
+    called = {w["Metadata_Well"] for w in _csv_rows(out / "wells.csv") if w["hit"] == "True"}
+    return {**summary, "called": sorted(called), "screen": str(out),
+            "found_held_out": sorted(called & set(HELD_OUT_WELLS)), "found_far": sorted(called & set(FAR_WELLS)),
+            "other_hits": sorted(called - set(HELD_OUT_WELLS + FAR_WELLS))}
+
+
+def _far_images(like: np.ndarray, rng) -> np.ndarray:
+    """Images unlike the training classes, shaped and scaled like `like` (N, C, H, W): scikit-learn's digits
+    resized to H x W in every channel, spanning the range of `like`; inverted (white on black becomes black on
+    white) when `like` are 8 x 8, that is, digits themselves."""
+    import torch
+    from sklearn.datasets import load_digits
+
+    digits = torch.from_numpy(load_digits().images[:, None].astype(np.float32) / 16)
+    if tuple(like.shape[2:]) == (8, 8):
+        digits = 1 - digits
+    resized = torch.nn.functional.interpolate(digits, size=like.shape[2:], mode="bilinear", align_corners=False)
+    lo, hi = float(like.min()), float(like.max())
+    return np.repeat(resized.numpy(), like.shape[1], axis=1) * (hi - lo) + lo
+
+
+def _csv_rows(path: Path) -> list[dict]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
 
 
 def run_forecast_demo(out: str | Path, epochs: int = 150, mc: int = 100, progress: bool = True,

@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 DEEPLOC = SHARED / "data" / "deeploc" / "Schuldiner_test_set.hdf5"
+# Browser tests open pages in Debian's Chromium through chromedriver (the `browser` fixture in conftest.py).
+NO_BROWSER = pytest.mark.skipif(
+    not (shutil.which("chromium") and shutil.which("chromedriver")),
+    reason="Debian's chromium and chromium-driver are not installed (make setup installs them when run as root)")
 
 
 def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:

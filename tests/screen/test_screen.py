@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import knowwhen as kw
+from _fakes import NO_BROWSER
 from knowwhen.cli import app
 from knowwhen.screen.metadata import well_position
 
@@ -125,3 +126,33 @@ def test_a_csv_manifest_and_its_errors(digits_run, tmp_path):
 def test_well_positions():
     assert well_position("B07") == (1, 6) and well_position("b7") == (1, 6) and well_position("P24") == (15, 23)
     assert well_position("AF48") == (31, 47) and well_position("x") is None
+
+
+@NO_BROWSER
+def test_the_review_page_shows_the_map_opens_a_hit_well_and_sorts(screened, digits_run, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from knowwhen.report.screen import build_screen_report
+
+    out, text = screened
+    assert "review page" in text
+    page = out / "report.html"
+    browser.get(page.as_uri())
+    assert len(browser.find_elements(By.CSS_SELECTOR, "table.plate td.well")) == 96
+    hits = browser.find_elements(By.CSS_SELECTOR, "table.plate td.hit")
+    assert {h.get_attribute("data-well") for h in hits} >= set(SPIKED)
+    hits[0].click()
+    assert "(hit)" in browser.find_element(By.ID, "well-title").text
+    images = browser.execute_script("return Array.from(document.querySelectorAll('#novel-cells img'))"
+                                    ".map(i => [i.complete, i.naturalWidth])")
+    assert len(images) == 6 and all(done and width > 0 for done, width in images)
+    rows = lambda: [r.find_elements(By.TAG_NAME, "td")[3].text for r in  # noqa: E731
+                    browser.find_elements(By.CSS_SELECTOR, "#hits tbody tr")]
+    browser.find_element(By.CSS_SELECTOR, "#hits th[data-key=novel_fraction]").click()
+    ascending = [float(t.split("%")[0]) for t in rows()]
+    browser.find_element(By.CSS_SELECTOR, "#hits th[data-key=novel_fraction]").click()
+    descending = [float(t.split("%")[0]) for t in rows()]
+    assert ascending == sorted(ascending) and descending == sorted(ascending, reverse=True) and len(ascending) >= 6
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    # the page is rebuilt from the saved files and the images alone
+    assert build_screen_report(out, kw.open_dataset(out.parent / "plate.npz")) == page

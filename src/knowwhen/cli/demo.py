@@ -19,12 +19,12 @@ def demo(
     quiet: bool = QUIET,
 ):
     """Train the course's CNN on Fashion-MNIST (digits when it is not installed) without one class, then
-    report accuracy, calibration, novelty AUROC and selective accuracy with MC dropout; then forecast the
-    yearly sunspots with MC-dropout intervals.
+    report accuracy, calibration, novelty AUROC and selective accuracy with MC dropout; screen a 96-well plate
+    with that class spiked into six wells; then forecast the yearly sunspots with MC-dropout intervals.
 
     Example: knowwhen demo --out demo-output
     """
-    from ..demo import run_demo, run_forecast_demo
+    from ..demo import run_demo, run_forecast_demo, run_screen_demo
     from ..forecast import format_forecast_summary
     from ..report.text import format_summary
 
@@ -32,6 +32,11 @@ def demo(
     typer.echo(format_summary(result))
     typer.echo(f"run in {result['run']}; predictions and tables in {result['eval']}")
     typer.echo(f"report: {Path(result['eval']) / 'report.html'}")
+    sc = run_screen_demo(result["run"], out / "screen", mc=mc, progress=not quiet, echo=typer.echo)
+    typer.echo(f"screen: {sc['hits']} hit well(s) at FDR {sc['fdr']:g} ({sc['score']} above the validation "
+               f"threshold at fpr {sc['fpr']:g}): far-away images found in {len(sc['found_far'])} of 3 wells, the "
+               f"held-out class in {len(sc['found_held_out'])} of 3, {len(sc['other_hits'])} other well(s); review "
+               f"page: {sc['screen']}/report.html")
     if forecast_epochs:
         fc = run_forecast_demo(out, epochs=forecast_epochs, mc=mc, progress=not quiet, echo=typer.echo)
         typer.echo(format_forecast_summary(fc))

@@ -15,7 +15,8 @@ def screen(
     run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`."),
     data: str = typer.Argument(..., help="The screen: a CSV manifest (path and Metadata_* columns, paths relative "
                                "to it), or an NPZ / HDF5 file with Metadata_* arrays beside the images."),
-    out: Path = typer.Option(..., "--out", help="Folder for cells.parquet, wells.csv, plates.csv, screen.json."),
+    out: Path = typer.Option(..., "--out", help="Folder for cells.parquet, wells.csv, plates.csv, screen.json and "
+                             "the review page report.html."),
     mc: int = typer.Option(100, "--mc", help="MC-dropout passes per cell; 0 for none."),
     seed: int = typer.Option(0, help="Seed of the dropout masks."),
     score: Optional[str] = typer.Option(None, help="Score that flags novel cells [default: novelty (fused) when "
@@ -45,6 +46,7 @@ def screen(
     """
     from ..classify import load_run
     from ..distributed import launch_or_join
+    from ..report.screen import build_screen_report
     from ..screen import ScreenOptions, screen_metadata, screen_run
 
     loaded = load_run(run)
@@ -63,4 +65,5 @@ def screen(
                        f"threshold {p['threshold']:.4g} from {p['threshold_from']}"
                        + (f"; control cells flagged {p['control_novel_fraction']:.1%}"
                           if p["control_novel_fraction"] is not None else ""))
-        typer.echo(f"wrote {out}/cells.{cells_format}, wells.csv, plates.csv, screen.json")
+        page = build_screen_report(out, ds)
+        typer.echo(f"wrote {out}/cells.{cells_format}, wells.csv, plates.csv, screen.json and the review page {page}")

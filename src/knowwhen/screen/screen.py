@@ -24,10 +24,12 @@ from ..tables import write_rows_csv
 from ..uncertainty.conformal import conformal_quantile
 from ..uncertainty.measures import SCORED_MEASURES, uncertainty_scores
 from .metadata import PLATE, WELL, control_mask
+from .picks import WellPicks
 from .tables import TableWriter, read_batches
 from .wells import WellSums, plate_table, well_table
 
 log = logging.getLogger("knowwhen")
+PICKS = "picks.json"  # per well, its most novel and most confident cells (for the review page)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ def chosen_score(run: Run, o: ScreenOptions) -> str:
 def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out: str | Path,
                options: ScreenOptions = ScreenOptions(), ranks: Ranks = Ranks()) -> dict | None:
     """Screens `ds` (with `metadata`, one value per image, see `knowwhen.screen.metadata`) and writes to `out`:
-    cells.parquet, wells.csv, plates.csv and screen.json; returns screen.json's content (None on ranks other
+    cells.parquet, wells.csv, plates.csv, screen.json and picks.json (what the review page shows; build it with
+    `knowwhen.report.screen.build_screen_report`); returns screen.json's content (None on ranks other
     than 0). Killed, the same call resumes from the last finished part of the predictions.
 
     Example:
@@ -107,6 +110,7 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
     write_rows_csv(out / "plates.csv", plates)
     summary = {"run": str(run.path), "data": str(ds.path), "cells": int(len(ds)), "score": score, "fpr": o.fpr,
                "fdr": o.fdr, "mc_passes": o.mc or None, "controls": o.controls,
+               "plate_column": o.plate_column, "well_column": o.well_column,
                "wells": len(wells), "hits": int(sum(w["hit"] for w in wells)), "plates": plates,
                "convention": f"a cell is novel when its {score} (higher = more novel) exceeds its plate's threshold"}
     write_text_atomic(out / "screen.json", json.dumps(summary, indent=2, default=float) + "\n")
@@ -159,7 +163,7 @@ def _cells_and_wells(run: Run, predictions: Path, metadata: dict, control: np.nd
     classes = np.asarray(run.class_names)
     index = {c: k for k, c in enumerate(run.class_names)}
     measures = tuple(m for m in SCORED_MEASURES if m != "set_size")
-    sums, start = None, 0
+    sums, start, picks = None, 0, WellPicks()
     plates = metadata[o.plate_column]
     with TableWriter(out / f"cells.{o.cells_format}") as writer:
         for batch in read_batches(predictions):
@@ -174,5 +178,8 @@ def _cells_and_wells(run: Run, predictions: Path, metadata: dict, control: np.nd
             sums = sums or WellSums(len(classes), present)
             pred = np.array([index[p] for p in batch["pred_mc" if "pred_mc" in batch else "pred"]], np.int64)
             sums.add(plates[rows], meta[o.well_column], novel, pred, batch, meta, control[rows])
+            picks.add(plates[rows], meta[o.well_column], values, np.arange(start, start + n), classes[pred],
+                      batch["id"])
             start += n
+    write_text_atomic(out / PICKS, json.dumps(picks.to_dict()))
     return well_table(sums, classes, o.fpr, o.fdr, o.plate_column, o.well_column)

@@ -37,12 +37,17 @@ def empirical_p_values(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 def combined_score(p_values: list[np.ndarray], how: str = "fisher") -> np.ndarray:
     """-log10 of the combined p-value of m p-value arrays (each (n,)); higher = more novel."""
+    from scipy.special import gammaln
     from scipy.stats import chi2
 
     # a far extrapolated tail can underflow to 0: the smallest positive double keeps the log finite
     p = np.maximum(np.stack([np.asarray(v, dtype=np.float64) for v in p_values]), np.finfo(float).tiny)
     if how == "fisher":
-        return -chi2.logsf(-2 * np.log(p).sum(0), 2 * len(p)) / np.log(10)
+        stat, k = -2 * np.log(p).sum(0), 2 * len(p)
+        log_sf = chi2.logsf(stat, k)
+        far = ~np.isfinite(log_sf)  # the tail underflows: its asymptote, log Q(k/2, x/2) ~ (k/2-1) ln(x/2) - x/2 - ln G(k/2)
+        log_sf[far] = (k / 2 - 1) * np.log(stat[far] / 2) - stat[far] / 2 - gammaln(k / 2)
+        return -log_sf / np.log(10)
     if how == "min":
         return -np.log10(np.minimum(1.0, len(p) * p.min(0)))
     raise ValueError(f"how {how!r}: use one of {', '.join(COMBINATIONS)}")

@@ -1,0 +1,260 @@
+"""build_screen_report(screen_dir, ds): the review page of a screen, screen_dir/report.html.
+
+One self-contained file (data as embedded JSON, thumbnails as PNG data URIs, plain JavaScript, no network
+request): a plate map per plate coloured by the novel fraction with hits outlined; a click on a well shows its
+most novel and most confident cells with their scores and predicted classes; a sortable hit table; buttons that
+download the hit list and a well's cells as CSV.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import write_text_atomic
+from ..data import ImageDataset
+from ..errors import DataError
+from .figures import composite, composite_legend
+
+MAX_LISTED_CELLS = 200_000  # above this many cells the page lists only each well's picked cells
+THUMB = 64                  # thumbnails are upscaled (nearest) to at least this many pixels
+
+
+def build_screen_report(screen_dir: str | Path, ds: ImageDataset) -> Path:
+    """Writes screen_dir/report.html from what `knowwhen.screen.screen_run` wrote there and the screen's images
+    `ds` (for the thumbnails); returns its path."""
+    d = Path(screen_dir)
+    if not (d / "screen.json").exists():
+        raise DataError(f"{d}: no screen.json; run `knowwhen screen RUN DATA --out {d}` first.")
+    summary = json.loads((d / "screen.json").read_text(encoding="utf-8"))
+    picks = json.loads((d / "picks.json").read_text(encoding="utf-8"))
+    wells = _rows(d / "wells.csv")
+    plate_col, well_col = summary.get("plate_column", "Metadata_Plate"), summary.get("well_column", "Metadata_Well")
+    data = {"summary": summary, "plate_column": plate_col, "well_column": well_col, "wells": wells,
+            "picks": picks, "thumbs": _thumbnails(ds, picks), "cells": _cell_lists(d, summary, plate_col, well_col),
+            "legend": composite_legend(list(ds.channel_names), ds.shape[0]) if ds.shape[0] > 1 else ""}
+    page = _PAGE.replace("__TITLE__", html.escape(f"knowwhen screen: {summary['data']}")).replace(
+        "__DATA__", json.dumps(_finite(data), allow_nan=False).replace("</", "<\\/"))
+    out = d / "report.html"
+    write_text_atomic(out, page)
+    return out
+
+
+def _finite(value):
+    """`value` with every NaN / infinite float written as a string ("nan", "inf"): JSON has no such numbers."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else str(float(value))
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _thumbnails(ds: ImageDataset, picks: dict) -> dict[str, str]:
+    """{cell index: PNG data URI} of every picked cell."""
+    from PIL import Image
+
+    index = sorted({c["index"] for wells in picks.values() for w in wells.values() for cells in w.values()
+                    for c in cells})
+    out = {}
+    for start in range(0, len(index), 256):
+        chunk = np.array(index[start:start + 256])
+        for i, image in zip(chunk, ds.images(chunk)):
+            rgb = composite(np.asarray(image, np.float32))
+            arr = (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+            im = Image.fromarray(arr)
+            scale = max(1, THUMB // max(arr.shape[:2]))
+            im = im.resize((arr.shape[1] * scale, arr.shape[0] * scale), Image.NEAREST)
+            buf = io.BytesIO()
+            im.save(buf, format="PNG")
+            out[str(int(i))] = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return out
+
+
+def _cell_lists(d: Path, summary: dict, plate_col: str, well_col: str) -> dict | None:
+    """{plate: {well: [[id, predicted class, score, novel], ...]}} for the download buttons; None for screens of
+    more than MAX_LISTED_CELLS cells (the page then offers each well's picked cells only)."""
+    if summary["cells"] > MAX_LISTED_CELLS:
+        return None
+    path = next(d.glob("cells.*"))
+    cols = [plate_col, well_col, "id", "pred_mc" if summary.get("mc_passes") else "pred", summary["score"], "novel"]
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path, columns=cols).to_pydict()
+        rows = zip(*(table[c] for c in cols))
+    else:
+        rows = ([r[c] for c in cols] for r in _rows(path))
+    out: dict = {}
+    for plate, well, cid, pred, score, novel in rows:
+        out.setdefault(plate, {}).setdefault(well, []).append([cid, pred, float(score), int(float(novel))])
+    return out
+
+
+_PAGE = r"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1400px}
+h1{font-size:1.4em} h2{font-size:1.15em;margin-top:1.6em}
+.plate{border-collapse:collapse;margin:.5em 0} .plate td,.plate th{width:30px;height:22px;text-align:center;font-size:10px}
+.plate td.well{border:1px solid #ccc;cursor:pointer} .plate td.hit{outline:3px solid #000;outline-offset:-3px}
+.plate td.empty{background:#f4f4f4;cursor:default}
+#panel{border:1px solid #bbb;padding:.8em;margin:1em 0;min-height:3em;background:#fafafa}
+.cells{display:flex;flex-wrap:wrap;gap:8px} .cell{font-size:11px;text-align:center;width:96px}
+.cell img{image-rendering:pixelated;width:80px;height:80px;border:1px solid #999}
+table.hits{border-collapse:collapse;font-size:13px} table.hits th,table.hits td{border:1px solid #ccc;padding:3px 7px}
+table.hits th{cursor:pointer;background:#eee} .scale{display:inline-block;width:180px;height:12px;vertical-align:middle;
+background:linear-gradient(to right,#ffffff,#fdd49e,#fc8d59,#d7301f,#7f0000)}
+button{margin:.3em .3em .3em 0}
+</style></head><body>
+<h1>Screen review</h1>
+<p id="summary"></p>
+<p>Colour: fraction of novel cells in the well <span class="scale"></span> <span id="scalemax"></span>;
+outlined wells are hits. Click a well to see its most novel and most confident cells.</p>
+<div id="plates"></div>
+<div id="panel">Click a well on a plate map.</div>
+<h2>Hit wells</h2>
+<button id="download-hits">Download hit list (CSV)</button>
+<table class="hits" id="hits"><thead><tr>
+<th data-key="plate">plate</th><th data-key="well">well</th><th data-key="cells">cells</th>
+<th data-key="novel_fraction">novel fraction [95% CI]</th><th data-key="q_value">q-value</th>
+<th data-key="top">top predicted classes</th></tr></thead><tbody></tbody></table>
+<script type="application/json" id="data">__DATA__</script>
+<script>
+"use strict";
+const D = JSON.parse(document.getElementById("data").textContent);
+const P = D.plate_column, W = D.well_column, S = D.summary;
+const wells = D.wells.map(w => Object.assign({}, w, {
+  plate: w[P], well: w[W], cells: +w.cells, novel_fraction: +w.novel_fraction, q_value: +w.q_value,
+  hit: w.hit === "True", top: topClasses(w)}));
+const maxFraction = Math.max(0.05, ...wells.map(w => w.novel_fraction));
+function topClasses(w) {
+  return Object.keys(w).filter(k => k.startsWith("frac_")).map(k => [k.slice(5), +w[k]])
+    .sort((a, b) => b[1] - a[1]).slice(0, 3).map(([c, f]) => c + " " + (100 * f).toFixed(0) + "%").join(", ");
+}
+function colour(f) {
+  const t = Math.min(1, f / maxFraction), stops = [[255,255,255],[253,212,158],[252,141,89],[215,48,31],[127,0,0]];
+  const x = t * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(x)), u = x - i;
+  const c = stops[i].map((v, j) => Math.round(v + u * (stops[i + 1][j] - v)));
+  return "rgb(" + c.join(",") + ")";
+}
+function position(name) {
+  const m = /^\s*([A-Za-z]{1,2})\s*0*(\d{1,2})\s*$/.exec(name);
+  if (!m) return null;
+  const L = m[1].toUpperCase();
+  const row = L.length === 1 ? L.charCodeAt(0) - 65 : 26 * (L.charCodeAt(0) - 64) + L.charCodeAt(1) - 65;
+  return [row, +m[2] - 1];
+}
+function rowName(r) { return r < 26 ? String.fromCharCode(65 + r) : String.fromCharCode(64 + Math.floor(r / 26)) + String.fromCharCode(65 + r % 26); }
+function drawPlates() {
+  const host = document.getElementById("plates");
+  for (const plate of [...new Set(wells.map(w => w.plate))]) {
+    const mine = wells.filter(w => w.plate === plate), at = {};
+    let rows = 8, cols = 12;
+    for (const w of mine) {
+      const p = position(w.well);
+      if (!p) continue;
+      at[p[0] + "," + p[1]] = w;
+      if (p[0] >= 8 || p[1] >= 12) { rows = 16; cols = 24; }
+      if (p[0] >= 16 || p[1] >= 24) { rows = 32; cols = 48; }
+    }
+    const h = document.createElement("h2");
+    const hits = mine.filter(w => w.hit).length;
+    h.textContent = "Plate " + plate + ": " + mine.length + " wells, " + hits + " hits";
+    host.appendChild(h);
+    const t = document.createElement("table");
+    t.className = "plate"; t.dataset.plate = plate;
+    let head = "<tr><th></th>";
+    for (let c = 0; c < cols; c++) head += "<th>" + (c + 1) + "</th>";
+    t.insertAdjacentHTML("beforeend", head + "</tr>");
+    for (let r = 0; r < rows; r++) {
+      const tr = document.createElement("tr");
+      tr.insertAdjacentHTML("beforeend", "<th>" + rowName(r) + "</th>");
+      for (let c = 0; c < cols; c++) {
+        const td = document.createElement("td"), w = at[r + "," + c];
+        if (w) {
+          td.className = "well" + (w.hit ? " hit" : "");
+          td.style.background = colour(w.novel_fraction);
+          td.dataset.well = w.well;
+          td.title = w.well + ": " + w.cells + " cells, novel " + (100 * w.novel_fraction).toFixed(1) + "%, q " + w.q_value.toPrecision(2);
+          td.addEventListener("click", () => showWell(plate, w.well));
+        } else td.className = "empty";
+        tr.appendChild(td);
+      }
+      t.appendChild(tr);
+    }
+    host.appendChild(t);
+    const odd = mine.filter(w => !position(w.well));
+    if (odd.length) host.insertAdjacentHTML("beforeend", "<p>Wells without a plate position: " + odd.map(w => w.well).join(", ") + "</p>");
+  }
+}
+function cellHtml(c) {
+  return '<div class="cell"><img alt="cell ' + c.index + '" src="' + D.thumbs[String(c.index)] + '"><br>' +
+    esc(c.pred) + "<br>" + S.score + " " + num(c.score) + "</div>";
+}
+function num(v) { return typeof v === "number" ? v.toPrecision(3) : String(v); }
+function esc(s) { return String(s).replace(/[&<>"]/g, ch => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[ch])); }
+function showWell(plate, well) {
+  const w = wells.find(x => x.plate === plate && x.well === well), p = (D.picks[plate] || {})[well] || {novel: [], confident: []};
+  const panel = document.getElementById("panel");
+  panel.innerHTML = "<h2 id='well-title'>Plate " + esc(plate) + ", well " + esc(well) + (w.hit ? " (hit)" : "") + "</h2>" +
+    "<p>" + w.cells + " cells, " + w.novel + " novel: " + (100 * w.novel_fraction).toFixed(1) + "% [" +
+    (100 * +w.ci_low).toFixed(1) + "%, " + (100 * +w.ci_high).toFixed(1) + "%], p " + (+w.p_value).toPrecision(2) +
+    ", q " + w.q_value.toPrecision(2) + "; predicted: " + esc(w.top) + "</p>" +
+    (D.legend ? "<p>Colours: " + esc(D.legend) + "</p>" : "") +
+    "<h3>Most novel cells</h3><div class='cells' id='novel-cells'>" + p.novel.map(cellHtml).join("") + "</div>" +
+    "<h3>Most confident cells</h3><div class='cells'>" + p.confident.map(cellHtml).join("") + "</div>" +
+    "<button id='download-well'>Download this well's cells (CSV)</button>";
+  document.getElementById("download-well").addEventListener("click", () => {
+    const listed = D.cells && D.cells[plate] && D.cells[plate][well];
+    const rows = listed ? listed : p.novel.concat(p.confident).map(c => [c.id, c.pred, c.score, ""]);
+    download(plate + "_" + well + "_cells.csv", [["id", "predicted", S.score, "novel"]].concat(rows));
+  });
+}
+function csvLine(r) { return r.map(v => /[",\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : String(v)).join(","); }
+function download(name, rows) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([rows.map(csvLine).join("\n") + "\n"], {type: "text/csv"}));
+  a.download = name;
+  document.body.appendChild(a); a.click(); a.remove();
+}
+let sortKey = "q_value", ascending = true;
+function drawHits() {
+  const hits = wells.filter(w => w.hit).sort((a, b) => {
+    const x = a[sortKey], y = b[sortKey];
+    return (x < y ? -1 : x > y ? 1 : 0) * (ascending ? 1 : -1);
+  });
+  document.querySelector("#hits tbody").innerHTML = hits.map(w => "<tr><td>" + esc(w.plate) + "</td><td>" + esc(w.well) +
+    "</td><td>" + w.cells + "</td><td>" + (100 * w.novel_fraction).toFixed(1) + "% [" + (100 * +w.ci_low).toFixed(1) + "%, " +
+    (100 * +w.ci_high).toFixed(1) + "%]</td><td>" + w.q_value.toPrecision(2) + "</td><td>" + esc(w.top) + "</td></tr>").join("");
+}
+document.querySelectorAll("#hits th").forEach(th => th.addEventListener("click", () => {
+  const key = th.dataset.key;
+  ascending = key === sortKey ? !ascending : true;
+  sortKey = key;
+  drawHits();
+}));
+document.getElementById("download-hits").addEventListener("click", () => download("hits.csv",
+  [["plate", "well", "cells", "novel", "novel_fraction", "ci_low", "ci_high", "p_value", "q_value", "top_classes"]].concat(
+    wells.filter(w => w.hit).map(w => [w.plate, w.well, w.cells, w.novel, w.novel_fraction, w.ci_low, w.ci_high, w.p_value, w.q_value, w.top]))));
+document.getElementById("summary").textContent = S.cells + " cells in " + S.wells + " wells; a cell is novel when its " +
+  S.score + " (higher = more novel) is above its plate's threshold, set so that a fraction " + S.fpr +
+  " of known cells is flagged; " + S.hits + " hit wells at a false discovery rate of " + S.fdr + ".";
+document.getElementById("scalemax").textContent = "0 to " + (100 * maxFraction).toFixed(0) + "%";
+drawPlates();
+drawHits();
+</script></body></html>
+"""
