@@ -156,3 +156,37 @@ def test_the_review_page_shows_the_map_opens_a_hit_well_and_sorts(screened, digi
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     # the page is rebuilt from the saved files and the images alone
     assert build_screen_report(out, kw.open_dataset(out.parent / "plate.npz")) == page
+
+
+def test_a_screen_stopped_while_summarising_does_not_predict_again(digits_run, tmp_path, monkeypatch):
+    import knowwhen.screen.screen as screen_module
+    from knowwhen.screen import ScreenOptions, screen_metadata, screen_run
+
+    data = _plate(tmp_path / "p.npz", cells=10)
+    ds, run = kw.open_dataset(data), kw.load_run(digits_run)
+    options = ScreenOptions(mc=0, progress=False)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the process dies after the predictions were written
+
+    monkeypatch.setattr(screen_module, "_cells_and_wells", killed)
+    with pytest.raises(KeyboardInterrupt):
+        screen_run(run, ds, screen_metadata(data, ds), tmp_path / "o", options)
+    monkeypatch.undo()
+    monkeypatch.setattr(screen_module, "write_predictions", lambda *a, **k: pytest.fail("predicted again"))
+    summary = screen_run(run, ds, screen_metadata(data, ds), tmp_path / "o", options)
+    assert summary["cells"] == 960 and not (tmp_path / "o" / ".predictions.parquet").exists()
+
+
+def test_an_hdf5_screen(digits_run, tmp_path):
+    import h5py
+
+    with np.load(_plate(tmp_path / "p.npz", cells=5)) as z, h5py.File(tmp_path / "p.h5", "w") as f:
+        f["x"] = z["x"]
+        for key in ("Metadata_Plate", "Metadata_Well", "Metadata_Treatment"):
+            f[key] = z[key].astype("S")
+    r = runner.invoke(app, ["screen", str(digits_run), str(tmp_path / "p.h5"), "--mc", "0", "--option", "x_key=x",
+                            "--out", str(tmp_path / "o"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    wells = _wells(tmp_path / "o")
+    assert len(wells) == 96 and wells["A01"]["Metadata_Treatment"] == "DMSO" and wells["A01"]["cells"] == "5"

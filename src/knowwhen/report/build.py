@@ -11,6 +11,7 @@ from ..atomic import write_text_atomic
 from ..errors import DataError
 from ..uncertainty.measures import SCORED_MEASURES
 from . import figures as F
+from .conformal import conformal_section
 from .forecast import forecast_sections
 from .html import Section, figure_html, note_html, page_html, table_html
 
@@ -113,35 +114,6 @@ def _uncertainty_section(preds: list[dict], class_names: set) -> Section:
                    "all other measures are high when unsure.", blocks)
 
 
-def _conformal_section(c: dict, per_class: list[dict], preds: list[dict], class_names: set) -> Section:
-    """Coverage against the target per class, the set-size histogram, and what the guarantee means."""
-    by = "for every class separately (one threshold per class)" if c["by_class"] else "on average over images"
-    cal = c.get("calibration", {})
-    text = (f"Each image gets the set of classes whose {c['method'].upper()} score on the {c['probs']} "
-            f"probabilities is within the threshold fitted on {cal.get('images', '?')} calibration images "
-            f"({cal.get('source', '?')}). If new images are like the calibration images (exchangeable), a set holds "
-            f"the true class with probability at least {c['target']:.0%}, {by}. This promise breaks when the "
-            "images differ from the calibration images: a new plate, stain, microscope or cell line; recalibrate "
-            "on labelled images from there with `knowwhen conformal RUN DATA`. An empty set or one larger than "
-            f"{c['max_size']} classes is flagged: the model cannot name the image.")
-    label = np.array([r.get("label", "") for r in preds])
-    size = np.array([float(r["set_size"]) for r in preds]) if preds and "set_size" in preds[0] else np.empty(0)
-    known = np.isin(label, list(class_names))
-    groups = {"known": size[known]} | ({"novel": size[(label != "") & ~known]} if ((label != "") & ~known).any()
-                                        else {})
-    rows = [{"": "coverage (95% CI)", "value": f"{c['coverage']:.1%} [{c['ci_low']:.1%}, {c['ci_high']:.1%}], "
-                                             f"target {c['target']:.0%}"},
-            {"": "mean / median set size", "value": f"{c['mean_size']:.2f} / {c['median_size']:g}"},
-            {"": "empty sets; flagged sets (empty or > max size)",
-             "value": f"{c['empty_rate']:.1%}; {c['flag_rate']:.1%} of known images"
-                      + (f", {c['novel_flag_rate']:.1%} of novel images" if "novel_flag_rate" in c else "")}]
-    blocks = [table_html(rows), figure_html(F.conformal_coverage(per_class, c["target"]), "coverage per class"),
-              figure_html(F.set_sizes(groups, len(class_names)), "set sizes")]
-    if c.get("note"):
-        blocks.insert(0, note_html(c["note"]))
-    return Section("conformal", "Conformal prediction sets", text, blocks)
-
-
 def _novelty_section(eval_dir: Path, summary: dict, loo: list[dict]) -> Section:
     sec = Section("novelty", "Novelty: images of classes never seen in training",
                   "A curve hugging the top-left corner flags novel images without flagging known ones; "
@@ -242,7 +214,7 @@ def build_report(eval_dir: str | Path, novelty_table: str | Path | None = None) 
                              "reliability diagram"), table_html([{"probabilities": k, **v}
                                                                   for k, v in summary["calibration"].items()])]),
         _uncertainty_section(preds, set(class_names)),
-        *([_conformal_section(summary["conformal"], per_class, preds, set(class_names))]
+        *([conformal_section(summary["conformal"], per_class, preds, set(class_names))]
           if "conformal" in summary else []),
         _novelty_section(eval_dir, summary, loo),
         Section("selective", "Selective prediction", "Rejecting the most uncertain images first should raise the "

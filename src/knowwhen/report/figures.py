@@ -35,7 +35,8 @@ def _plt():
     return plt
 
 
-def _figure(w: float = 6.4, h: float = 3.6, ncols: int = 1):
+def blank_figure(w: float = 6.4, h: float = 3.6, ncols: int = 1):
+    """A new figure (w x h inches, `ncols` axes side by side, constrained layout) and its axes."""
     plt = _plt()
     fig, axes = plt.subplots(1, ncols, figsize=(w, h), constrained_layout=True)
     return fig, axes
@@ -43,7 +44,7 @@ def _figure(w: float = 6.4, h: float = 3.6, ncols: int = 1):
 
 def training_curves(rows: list[dict]):
     """Loss and accuracy (classifiers) or MAE (forecasters) per epoch, train and validation, from metrics.csv."""
-    fig, (ax_loss, ax_acc) = _figure(9, 3.4, 2)
+    fig, (ax_loss, ax_acc) = blank_figure(9, 3.4, 2)
     epoch = [int(r["epoch"]) + 1 for r in rows]
     second = "acc" if "train_acc" in rows[0] else "mae"
     for split, style in (("train", "-"), ("val", "--")):
@@ -69,7 +70,7 @@ def training_curves(rows: list[dict]):
 
 def per_class_accuracy(rows: list[dict]):
     """Accuracy per class with its 95% Wilson interval (deterministic and, if present, MC)."""
-    fig, ax = _figure(max(6.4, 0.45 * len(rows) + 2), 3.8)
+    fig, ax = blank_figure(max(6.4, 0.45 * len(rows) + 2), 3.8)
     x = np.arange(len(rows))
     kinds = [("", "dropout off", "#0072B2")] + ([("_mc", "MC mean", "#E69F00")] if "accuracy_mc" in rows[0] else [])
     width = 0.8 / len(kinds)
@@ -87,42 +88,9 @@ def per_class_accuracy(rows: list[dict]):
     return fig
 
 
-def conformal_coverage(rows: list[dict], target: float):
-    """Per class: the coverage of the conformal sets with its 95% Wilson interval, against the target 1 - alpha."""
-    fig, ax = _figure(max(6.4, 0.45 * len(rows) + 2), 3.8)
-    x = np.arange(len(rows))
-    cov = np.array([float(r["coverage"]) for r in rows])
-    lo = np.array([float(r["coverage_ci_low"]) for r in rows])
-    hi = np.array([float(r["coverage_ci_high"]) for r in rows])
-    ax.bar(x, cov, 0.6, color="#009E73", label="coverage", yerr=np.clip(np.nan_to_num([cov - lo, hi - cov]), 0, None),
-           capsize=2, error_kw={"elinewidth": 1})
-    ax.axhline(target, color="#D55E00", linestyle="--", label=f"target {target:.0%}")
-    ax.set_xticks(x, [r["class"] for r in rows], rotation=45, ha="right")
-    ax.set(ylabel="coverage (fraction)", ylim=(0, 1.22), title="Conformal coverage per class, 95% Wilson intervals")
-    ax.set_yticks(np.linspace(0, 1, 6))
-    ax.legend(frameon=False, loc="upper center", ncols=2)
-    return fig
-
-
-def set_sizes(groups: dict[str, np.ndarray], classes: int):
-    """Histogram of conformal set sizes (0 to `classes`) per group of images (e.g. known, novel), as fractions."""
-    fig, ax = _figure(6.4, 3.4)
-    sizes = np.arange(classes + 1)
-    width = 0.8 / max(1, len(groups))
-    colors = ("#0072B2", "#D55E00", "#009E73")
-    for i, (name, values) in enumerate(groups.items()):
-        counts = np.bincount(np.asarray(values, dtype=int), minlength=classes + 1)[:classes + 1]
-        ax.bar(sizes + (i - (len(groups) - 1) / 2) * width, counts / max(1, len(values)), width,
-               color=colors[i % len(colors)], label=f"{name} ({len(values)} images)")
-    ax.set_xticks(sizes)
-    ax.set(xlabel="set size (classes in the set)", ylabel="fraction of images", title="Conformal set sizes")
-    ax.legend(frameon=False)
-    return fig
-
-
 def confusion(cm: np.ndarray, class_names):
     """Confusion matrix, rows normalised to the fraction of each true class."""
-    fig, ax = _figure(max(4.5, 0.5 * len(class_names) + 2), max(4, 0.5 * len(class_names) + 1.5))
+    fig, ax = blank_figure(max(4.5, 0.5 * len(class_names) + 2), max(4, 0.5 * len(class_names) + 1.5))
     frac = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
@@ -185,7 +153,7 @@ def measure_distributions(values: dict[str, np.ndarray], groups: dict[str, np.nd
 
 def roc_curves(roc_rows: list[dict], table: list[dict]):
     """ROC curve per measure, known vs novel (novel positive), AUROC in the legend."""
-    fig, ax = _figure(5.6, 4.6)
+    fig, ax = blank_figure(5.6, 4.6)
     ax.plot([0, 1], [0, 1], ":", color="#999999", label="chance (0.5)")
     auroc = {r["measure"]: float(r["auroc"]) for r in table}
     for name in auroc:
@@ -204,7 +172,7 @@ def novelty_heatmap(rows: list[dict]):
     measures = list(dict.fromkeys(r["measure"] for r in rows))
     value = {(r["heldout_class"], r["measure"]): float(r["auroc"]) for r in rows}
     grid = np.array([[value[c, m] for m in measures] for c in classes])
-    fig, ax = _figure(1.3 * len(measures) + 2.5, 0.45 * len(classes) + 1.8)
+    fig, ax = blank_figure(1.3 * len(measures) + 2.5, 0.45 * len(classes) + 1.8)
     im = ax.imshow(grid, cmap="viridis", vmin=0.5, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(measures)), measures, rotation=30, ha="right")
     ax.set_yticks(range(len(classes)), classes)
@@ -219,7 +187,7 @@ def novelty_heatmap(rows: list[dict]):
 
 def selective(rows: list[dict]):
     """Accuracy of the kept images vs fraction rejected (lift chart), and risk vs coverage."""
-    fig, (lift, risk) = _figure(10, 3.8, 2)
+    fig, (lift, risk) = blank_figure(10, 3.8, 2)
     for name in dict.fromkeys(r["measure"] for r in rows):
         sel = [r for r in rows if r["measure"] == name]
         lift.plot([float(r["rejected"]) for r in sel], [float(r["accuracy"]) for r in sel], **_line(name), label=name)
@@ -245,7 +213,7 @@ def forecast_band(rows: list[dict], step: int, history: tuple[np.ndarray, np.nda
     t = time_axis([r["time"] for r in sel])
     if t is None:  # text labels: plot in order, without the history
         t, history = np.arange(len(sel)), None
-    fig, ax = _figure(10, 3.6)
+    fig, ax = blank_figure(10, 3.6)
     if history is not None:  # the test part and as much history again before it
         start = t.min() - (t.max() - t.min())
         keep = history[0] >= start
@@ -267,7 +235,7 @@ def forecast_band(rows: list[dict], step: int, history: tuple[np.ndarray, np.nda
 
 def coverage_per_horizon(rows: list[dict]):
     """Coverage of the 90% intervals (MC passes alone, and MC + noise) and their mean width per forecast step."""
-    fig, (cov, width) = _figure(9, 3.2, 2)
+    fig, (cov, width) = blank_figure(9, 3.2, 2)
     steps = np.array([int(r["step"]) for r in rows])
     for offset, suffix, label, color in ((-0.2, "_mc", "MC passes", "#0072B2"), (0.2, "", "MC + noise", "#56B4E9")):
         cov.bar(steps + offset, [float(r[f"coverage_90{suffix}"]) for r in rows], 0.4, color=color, label=label)

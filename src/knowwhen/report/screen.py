@@ -21,7 +21,7 @@ from ..data import ImageDataset
 from ..errors import DataError
 from .figures import composite, composite_legend
 
-MAX_LISTED_CELLS = 200_000  # above this many cells the page lists only each well's picked cells
+MAX_LISTED_CELLS = 50_000  # above this many cells the page lists only each well's picked cells
 THUMB = 64                  # thumbnails are upscaled (nearest) to at least this many pixels
 
 

@@ -95,9 +95,16 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
     score = chosen_score(run, o)
     _warn_mc_mismatch(run, score, o)
     control = control_mask(metadata, o.controls, o.well_column, str(ds.path))
-    predictions = out / ".predictions.parquet"
-    write_predictions(run, ds, predictions, PredictOptions(o.mc or None, o.seed, batch_size=o.batch_size,
-                                                           part_size=o.part_size, progress=o.progress), ranks)
+    predictions, stamp = out / ".predictions.parquet", out / ".predictions.json"
+    settings = {"run": str(Path(run.path).resolve()), "data": str(ds.path), "cells": len(ds), "mc": o.mc,
+                "seed": o.seed}
+    if predictions.exists() and stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == settings:
+        log.info("%s: the cells were predicted before the screen stopped; summarising them", out)
+    else:  # phase 1; after a kill, write_predictions resumes from its last finished part
+        write_predictions(run, ds, predictions, PredictOptions(o.mc or None, o.seed, batch_size=o.batch_size,
+                                                               part_size=o.part_size, progress=o.progress), ranks)
+        if ranks.lead:
+            write_text_atomic(stamp, json.dumps(settings))
     if not ranks.lead:
         return None
     thresholds = _thresholds(run, predictions, score, metadata[o.plate_column], control, o)
@@ -115,6 +122,7 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
                "convention": f"a cell is novel when its {score} (higher = more novel) exceeds its plate's threshold"}
     write_text_atomic(out / "screen.json", json.dumps(summary, indent=2, default=float) + "\n")
     predictions.unlink()
+    stamp.unlink()
     return summary
 
 
