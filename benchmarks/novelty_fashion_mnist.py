@@ -9,7 +9,9 @@ runs' validation references, to choose the default. A second novelty set is far 
 upscaled to 28x28 (every run scores them against the known test images).
 Runs and evaluations go to a scratch folder (default: a temporary one), not into the repository; the
 experiment is resumable with --out.
-Run: .venv/bin/python benchmarks/novelty_fashion_mnist.py [--epochs 2] [--mc 100] [--out /tmp/nov]
+With --ensemble M every run is a deep ensemble of M members (results in novelty_fashion_mnist_ensemble<M>.json;
+--mc 0 is the plain deep ensemble, its M members' outputs the samples of every measure).
+Run: .venv/bin/python benchmarks/novelty_fashion_mnist.py [--epochs 2] [--mc 100] [--ensemble 5] [--out /tmp/nov]
 """
 from __future__ import annotations
 
@@ -81,7 +83,7 @@ def _extra(out: str, classes: list[str], mc: int) -> tuple[dict, dict]:
         values = {m: cols[m].astype(float) for m in measures}
         known, novel = np.isin(cols["label"], run.class_names), cols["label"] == cls
         fusions[cls] = _fusion_aurocs(run, {m: v[known | novel] for m, v in values.items()}, novel[known | novel])
-        batches = list(kw.predict_dataset(run, digits, 1000, False, mc=mc))
+        batches = list(kw.predict_dataset(run, digits, 1000, False, mc=mc or None))
         far_values = {m: np.concatenate([b.measures[m] for b in batches]) for m in measures}
         both = {m: np.concatenate([values[m][known], far_values[m]]) for m in measures}
         is_far = np.r_[np.zeros(known.sum(), bool), np.ones(len(digits), bool)]
@@ -97,19 +99,22 @@ def main() -> None:
     p.add_argument("--mc", type=int, default=100)
     p.add_argument("--classes", default="all")
     p.add_argument("--out", default=None)
+    p.add_argument("--ensemble", type=int, default=1)
     args = p.parse_args()
     name = "fashion-mnist" if fashion_mnist_available() else "digits"
-    config = kw.TrainConfig(kw.DataConfig(name), kw.ModelConfig("cnn"), epochs=args.epochs, progress=False)
+    config = kw.TrainConfig(kw.DataConfig(name), kw.ModelConfig("cnn"), epochs=args.epochs, progress=False,
+                            ensemble=args.ensemble, calibration_mc=args.mc)
     start = time.perf_counter()
     classes = None if args.classes == "all" else args.classes.split(",")
     out = args.out or tempfile.mkdtemp(prefix="kw-novelty-")
-    rows = novelty_experiment(config, out, classes, args.mc, progress=False)
+    rows = novelty_experiment(config, out, classes, args.mc or None, progress=False)
     table = auroc_table(rows)
     print(table)
     by_class: dict[str, dict[str, float]] = {}
     for r in rows:
         by_class.setdefault(r["heldout_class"], {})[r["measure"]] = float(r["auroc"])
-    mc_beats = {c: max(v for m, v in a.items() if m.endswith("_mc")) > a["p_max"] for c, a in by_class.items()}
+    mc_beats = {c: max((v for m, v in a.items() if m.endswith("_mc")), default=0) > a["p_max"]
+                for c, a in by_class.items()}
     measures = list(next(iter(by_class.values())))
     fusions, far = _extra(out, list(by_class), args.mc)
     for c in by_class:
@@ -120,8 +125,10 @@ def main() -> None:
     print("per class, the best score:", winner)
     far_mean = {m: round(float(np.mean([f[m] for f in far.values()])), 4) for m in next(iter(far.values()))}
     print("far-away digits, mean AUROC over the 10 runs:", far_mean)
-    write_result("novelty_fashion_mnist", {
+    suffix = f"_ensemble{args.ensemble}" if args.ensemble > 1 else ""
+    write_result(f"novelty_fashion_mnist{suffix}", {
         "dataset": name, "model": "cnn", "epochs_per_class": args.epochs, "mc_passes": args.mc,
+        "ensemble_members": args.ensemble,
         "convention": "novel = positive class; higher score = more uncertain (p_max, p_max_mc negated)",
         "auroc": by_class,
         "mean_auroc": {m: round(float(np.mean([a[m] for a in by_class.values()])), 4) for m in every},

@@ -163,6 +163,9 @@ class TrainConfig(OptimConfig):
             on the MC mean (use the same T with `predict --mc`); 0: the softmax only.
         devices, num_nodes, strategy: Lightning's distributed data parallel settings; `batch_size` is the
             global batch, split across the devices x num_nodes processes.
+        ensemble: members of a deep ensemble (1: a single network). Every member trains on the same split with
+            its own initialisation, data order, augmentation and training dropout.
+        member: which member this config trains (0 for a single network); see `training_seed`.
     """
 
     data: DataConfig
@@ -174,9 +177,14 @@ class TrainConfig(OptimConfig):
     num_nodes: int = 1
     strategy: str = "auto"
     calibration_mc: int = 100
+    ensemble: int = 1
+    member: int = 0
 
     def __post_init__(self):
         super().__post_init__()
+        _check(isinstance(self.ensemble, int) and self.ensemble >= 1, "ensemble", self.ensemble,
+               "use an integer >= 1 (e.g. 5 members).")
+        _check(isinstance(self.member, int) and self.member >= 0, "member", self.member, "use an integer >= 0.")
         _check(isinstance(self.calibration_mc, int) and self.calibration_mc >= 0, "calibration_mc",
                self.calibration_mc, "use an integer >= 0 (e.g. 100, the T of predict --mc).")
         _check(self.loss in LOSSES, "loss", self.loss, f"use one of {', '.join(LOSSES)}.")
@@ -185,6 +193,13 @@ class TrainConfig(OptimConfig):
         _check(isinstance(self.num_nodes, int) and self.num_nodes >= 1, "num_nodes", self.num_nodes,
                "use an integer >= 1.")
         _check(self.strategy in STRATEGIES, "strategy", self.strategy, f"use one of {', '.join(STRATEGIES)}.")
+
+    @property
+    def training_seed(self) -> int:
+        """Seeds initialisation, data order, augmentation and training dropout: `seed` for member 0 (so a single
+        network and the first member of an ensemble are the same network), a seed derived from (seed, member) for
+        the others. Splits and normalisation always use `seed`, so every member sees the same split."""
+        return self.seed if self.member == 0 else (self.seed * 1_000_003 + 7_919 * self.member) % 2**31
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 import csv
+import os
 
 import numpy as np
 import pytest
@@ -154,10 +155,13 @@ def test_two_processes_under_torchrun_write_the_single_process_file(digits_run, 
         pytest.skip("torchrun is not installed beside this Python")
     single = tmp_path / "single.csv"
     args = ["predict", str(digits_run), "digits", "--mc", "10", "--part-size", "250", "--quiet"]
-    subprocess.run([sys.executable, "-m", "knowwhen", *args, "--out", str(single)], check=True)
+    # One thread in every process (torchrun's default): float32 sums then add up in the same order, so the files
+    # can be compared byte for byte (with 2 threads against 1, a last digit differs now and then).
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "knowwhen", *args, "--out", str(single)], check=True, env=env)
     two = tmp_path / "two.csv"
     r = subprocess.run([str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "knowwhen", *args, "--out", str(two)],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert two.read_bytes() == single.read_bytes()
 

@@ -14,7 +14,7 @@ __all__ = ["ConformalOptions", "KnowwhenClassifier", "calibrate_run", "PredictOp
 
 def __getattr__(name):
     if name == "train":
-        from .fit import train
+        from .train_run import train
         return train
     if name == "novelty_experiment":
         from .leave_one_out import novelty_experiment

@@ -89,11 +89,11 @@ def compute_calibration(run: Run, ds: ImageDataset, labels: np.ndarray, keys: np
         softmax.append(b.probs)
         mean.append(b.measures.get("probs_mc"))
     probs = {"softmax": np.concatenate(softmax)}
-    if mc:
+    if run.samples(mc):
         probs["mc"] = np.concatenate(mean)
     counts = np.bincount(labels, minlength=len(run.class_names)).tolist()
     info = {"images": len(labels), "class_counts": counts, "mc_passes": mc or None, "seed": seed,
-            "temperature": run.temperature, "mc_temperature": applied_mc_temperature(run, True) if mc else None,
+            "temperature": run.temperature, "mc_temperature": applied_mc_temperature(run, True) if run.samples(mc) else None,
             **info}
     return Calibration(np.asarray(labels, np.int64), np.asarray(keys, np.int64), probs, info)
 
@@ -177,8 +177,8 @@ def run_sets(run: Run, options: ConformalOptions, mc: int | None, seed: int = 0,
     """Thresholds fitted on the run's calibration images for predictions made with `mc` passes, `seed` and
     (or without) the temperature; logs what it chose and any setting that breaks the guarantee."""
     cal = load_calibration(run)
-    source = options.probs or ("mc" if mc else "softmax")
-    if source == "mc" and not mc:
+    source = options.probs or ("mc" if run.samples(mc) else "softmax")
+    if source == "mc" and not run.samples(mc):
         raise ConfigError("--conformal-probs mc scores the MC mean: add --mc T (e.g. --mc 100).")
     if source not in cal.probs:
         raise ConfigError(f"{run.path}: its calibration images have no MC mean (computed with no MC passes); use "

@@ -54,7 +54,7 @@ class KnowwhenClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y) -> "KnowwhenClassifier":
         """Trains on images X and labels y (any hashable labels); returns self."""
         from .run import load_run
-        from .fit import train
+        from .train_run import train
 
         images = self._images(X)
         self.classes_, encoded = np.unique(np.asarray(y), return_inverse=True)

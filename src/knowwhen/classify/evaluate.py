@@ -34,7 +34,7 @@ def _collect(run: Run, datasets: list, predictions_csv: Path, sets: RunSets | No
     classes, offset = np.asarray(run.class_names), 0
     with atomic_open(predictions_csv, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        header = prediction_header(run, datasets[0][0], bool(predict_kw.get("mc")), sets is not None)
+        header = prediction_header(run, datasets[0][0], run.samples(predict_kw.get("mc")) > 0, sets is not None)
         writer.writerow(header)
         for k, (ds, codes) in enumerate(datasets):
             for b in with_sets(predict_dataset(run, ds, **predict_kw), sets, offset):
@@ -142,8 +142,9 @@ def _add_coverage(rows: list[dict], sets: np.ndarray, y: np.ndarray, calibration
 
 def _summary(run: Run, y, logits, measures, mc, seed, use_temperature) -> dict:
     out = {"run": str(run.path), "images": int(len(y)), "mc_passes": mc, "seed": seed,
+           **({"ensemble_members": run.members, "samples_per_image": run.samples(mc)} if run.members > 1 else {}),
            "temperature": run.temperature, "temperature_applied": use_temperature,
-           "mc_temperature": applied_mc_temperature(run, use_temperature) if mc else None,
+           "mc_temperature": applied_mc_temperature(run, use_temperature) if run.samples(mc) else None,
            "mc_temperature_fitted": run.mc_temperature is not None,
            "accuracy": accuracy_summary(measures["pred"] == y)}
     if "pred_mc" in measures:

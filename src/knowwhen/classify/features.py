@@ -19,7 +19,7 @@ import torch
 from ..atomic import atomic_path
 from ..data import ImageDataset
 from ..errors import CheckpointError
-from ..uncertainty.features import BANK_SIZE, FeatureScorer, FeatureStats, feature_tap, last_linear
+from ..uncertainty.features import BANK_SIZE, FeatureScorer, FeatureStats, feature_dims, feature_tap
 from ..uncertainty.fusion import combined_score, empirical_p_values
 from ..uncertainty.measures import uncertainty_scores
 
@@ -41,7 +41,7 @@ def fit_feature_scorer(run: Run, ds: ImageDataset, indices: np.ndarray, labels: 
 
     rng = np.random.default_rng(seed)
     bank = rng.choice(indices, min(BANK_SIZE, len(indices)), replace=False) if len(indices) else indices
-    stats = FeatureStats(len(run.class_names), last_linear(run.model).in_features, bank)
+    stats = FeatureStats(len(run.class_names), feature_dims(run.model), bank)
     label_of = dict(zip(np.asarray(indices).tolist(), np.asarray(labels).tolist()))
     run.model.eval()
     with tqdm(total=len(indices), unit="img", desc="feature statistics", disable=not progress, file=sys.stderr,

@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..models import check_model_task, create_model
 from ..seed import seed_everything
 from ..training.callbacks import BestWeights, EpochMetrics
-from ..training.rundir import RESUME, prepare_run_dir, resume_message, resumed_config, write_config
+from ..training.rundir import RESUME, prepare_run_dir, resume_message, write_config
 from ..training.trainer import make_trainer, quiet_lightning
 from .holdout import MIN_TEMPERATURE_IMAGES, split_metrics, temperature_note
 from .posthoc import fit_posthoc
@@ -76,9 +76,10 @@ def _payload(config: TrainConfig, ds: ImageDataset, split: Split, normalizer: No
     }
 
 
-def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = None, resume: bool = False,
-          overwrite: bool = False) -> Path | None:
-    """Trains a model as `config` says and writes the run directory `out`; returns its path.
+def train_network(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = None, resume: bool = False,
+                  overwrite: bool = False, posthoc: bool = True) -> Path | None:
+    """Trains one network as `config` says and writes the run directory `out`; returns its path. (`train` in
+    `knowwhen.classify.train_run` also trains ensembles; use that.)
 
     Under distributed data parallel (`config.devices` x `config.num_nodes` > 1) every process runs this;
     rank 0 writes the run directory and returns its path, the other ranks return None.
@@ -90,10 +91,8 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
         dataset: an already opened dataset; by default `config.data` is opened.
         resume: continue an interrupted run in `out` (same settings; `epochs` may grow).
         overwrite: replace a run already in `out`.
-
-    Example:
-        >>> cfg = TrainConfig(DataConfig("digits"), ModelConfig("cnn"), epochs=3)  # doctest: +SKIP
-        >>> run_dir = train(cfg, "runs/digits")
+        posthoc: fit the post-hoc parts at the end (`knowwhen.classify.posthoc`); an ensemble's members skip
+            them (the ensemble fits its own).
     """
     out = Path(out)
     check_model_task(config.model.name, "classify")  # before anything is read or written
@@ -113,7 +112,7 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
     normalizer = (Normalizer.from_dict(saved["normalization"]) if saved
                   else fit_normalizer(ds, split.train, d.clip_percentiles, config.seed))
     content = _content(ds, split, config.seed, saved) if lead else {}
-    seed_everything(config.seed)
+    seed_everything(config.training_seed)
     net = create_model(config.model.name, ds.shape, len(split.class_names), **config.model.args)
     if lead:
         out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +121,7 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
     from ..training.classifier import Classifier
 
     loader = lambda idx, shuffle: make_loader(ds, idx, normalizer, config.batch_size, shuffle,  # noqa: E731
-                                              config.seed, split.label_map, config.num_workers,
+                                              config.training_seed, split.label_map, config.num_workers,
                                               trainer.global_rank, trainer.world_size)
     ckpt = out / RESUME if resume and (out / RESUME).exists() else None
     if resume and lead:
@@ -131,35 +130,33 @@ def train(config: TrainConfig, out: str | Path, dataset: ImageDataset | None = N
                 ckpt_path=ckpt, weights_only=True)
     if not trainer.is_global_zero:
         return None  # the other DDP processes leave the run directory to rank 0
-    final = _final(trainer, out, ds, split, config)
+    final = _final(trainer, out, ds, split, config, posthoc)
     write_config(out, _payload(config, ds, split, normalizer, content, "complete", **final))
     (out / RESUME).unlink(missing_ok=True)
     return out
 
 
-def resume_training(out: str | Path, epochs: int | None = None, progress: bool = True) -> Path | None:
-    """Continues the interrupted run in `out` with the settings it saved (its data, model and optimiser);
-    `epochs` may raise its maximum. Returns what `train` returns.
-
-    Example:
-        >>> resume_training("runs/fmnist")  # doctest: +SKIP
-    """
-    return train(resumed_config(out, TrainConfig, "train", epochs, progress), out, resume=True)
-
-
-def _final(trainer, out: Path, ds: ImageDataset, split: Split, config: TrainConfig) -> dict:
+def _final(trainer, out: Path, ds: ImageDataset, split: Split, config: TrainConfig, posthoc: bool) -> dict:
     """Metrics of the best epoch on validation and test, and the training time over all sessions."""
     best = next(c for c in trainer.callbacks if isinstance(c, BestWeights))
     epochs = next(c for c in trainer.callbacks if isinstance(c, EpochMetrics))
-    run = load_run(out, allow_incomplete=True)
     metrics = {"best_epoch": best.best_epoch, "epochs_run": trainer.current_epoch,
-               "stopped_early": bool(trainer.should_stop and trainer.current_epoch < config.epochs),
-               **split_metrics(run, ds, split, config)}
+               "stopped_early": bool(trainer.should_stop and trainer.current_epoch < config.epochs)}
     # Summed from metrics.csv so that time spent before a --resume counts too.
     seconds = sum(float(r["seconds"]) for r in epochs.rows)
+    return finish_run(out, ds, split, config, metrics, seconds, posthoc)
+
+
+def finish_run(out: Path, ds: ImageDataset, split: Split, config: TrainConfig, metrics: dict, seconds: float,
+               posthoc: bool = True) -> dict:
+    """What config.json records at the end of training: `metrics` with the run's accuracy and loss on its own
+    splits, the temperature, the training time and (with `posthoc`) the post-hoc parts, which it fits."""
+    run = load_run(out, allow_incomplete=True)
+    metrics = {**metrics, **split_metrics(run, ds, split, config)}
     # Prediction divides logits by this temperature (1.0 when too few validation images were there to fit it).
     note = temperature_note(len(split.val))
     final = {"metrics": metrics, "train_seconds": round(seconds, 2), "temperature": metrics.get("temperature", 1.0),
              **({"temperature_note": note} if note else {})}
     run.info.update(final)
-    return {**final, **fit_posthoc(run, ds, split, config.calibration_mc, progress=config.progress)}
+    return {**final, **(fit_posthoc(run, ds, split, config.calibration_mc, progress=config.progress) if posthoc
+                        else {})}

@@ -35,7 +35,7 @@ def _one_class(config: TrainConfig, ds, cls: str, out: Path, mc: int, seed: int,
     from ..training.rundir import read_config
     from .evaluate import evaluate_run
     from .run import load_run
-    from .fit import train
+    from .train_run import train
 
     run_dir, eval_dir = out / "runs" / _slug(cls), out / "evals" / _slug(cls)
     if (eval_dir / "metrics.json").exists():

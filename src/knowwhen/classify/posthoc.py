@@ -15,7 +15,8 @@ from ..data.splits import Split
 from ..errors import ConfigError, DataError
 from ..training.rundir import read_config, write_config
 from ..evaluation.calibration import fit_mc_temperature, mc_mean_nll
-from ..uncertainty.mc import MCDropout, dropout_sites
+from ..uncertainty.ensemble import mc_engine
+from ..uncertainty.mc import dropout_sites
 from .conformal import CALIBRATION_FILE, compute_calibration, write_calibration
 from .features import (FEATURES_FILE, REFERENCE_FILE, fit_feature_scorer, reference_scores, save_features,
                        save_reference)
@@ -38,7 +39,7 @@ def fit_posthoc(run: Run, ds: ImageDataset, split: Split, mc: int, parts=tuple(P
     info = {}
     if "features" in parts:
         info["features"] = _features(run, ds, split, progress)
-    if "mc_temperature" in parts and mc and len(split.val) >= MIN_TEMPERATURE_IMAGES:
+    if "mc_temperature" in parts and run.samples(mc) > 1 and len(split.val) >= MIN_TEMPERATURE_IMAGES:
         info.update(_mc_temperature(run, ds, split, mc))
     if "reference" in parts and len(split.val):
         info["reference"] = _reference(run, ds, split, mc, progress)
@@ -60,13 +61,13 @@ def _mc_temperature(run: Run, ds: ImageDataset, split: Split, mc: int) -> dict:
     """The temperature of the MC passes that minimises the NLL of the MC mean on (a sample of) validation."""
     rng = np.random.default_rng(run.config.seed)
     idx = np.sort(rng.choice(split.val, min(len(split.val), MAX_MC_TEMPERATURE_IMAGES), replace=False))
-    engine = MCDropout(run.model, mc, seed=0)
+    engine = mc_engine(run.model, mc, seed=0)
     z = np.concatenate([engine.pass_logits(run.preprocess(images))[1].numpy()
                         for _, images in ds.batches(idx, 500)], axis=1)
     y = split.label_map[ds.labels[idx]]
     tau = fit_mc_temperature(z, y)
     run.info["mc_temperature"] = tau
-    fit = {"images": len(idx), "mc_passes": mc, "nll_at_softmax_temperature": mc_mean_nll(z, y, run.temperature),
+    fit = {"images": len(idx), "mc_passes": mc, "samples": run.samples(mc), "nll_at_softmax_temperature": mc_mean_nll(z, y, run.temperature),
            "nll": mc_mean_nll(z, y, tau)}
     log.info("MC temperature %.4f fitted on %d validation images (NLL of the MC mean %.4f -> %.4f)", tau, len(idx),
              fit["nll_at_softmax_temperature"], fit["nll"])
@@ -79,7 +80,7 @@ def _mc_temperature(run: Run, ds: ImageDataset, split: Split, mc: int) -> dict:
 
 def _reference(run: Run, ds: ImageDataset, split: Split, mc: int, progress: bool) -> dict:
     log.info("scoring the %d validation images as the reference of the fused novelty score (%s)", len(split.val),
-             f"MC x{mc}" if mc else "no MC")
+             f"{run.samples(mc)} samples" if run.samples(mc) else "no MC")
     run.reference = None  # the reference batches must not carry a fused score of an older reference
     ref = reference_scores(predict_dataset(run, ds.subset(split.val), mc=mc or None, seed=0, progress=progress))
     info = {"images": len(split.val), "mc_passes": mc or None, "measures": sorted(ref)}

@@ -12,7 +12,7 @@ import torch
 from ..data import ImageDataset
 from ..errors import DataError
 from ..evaluation.calibration import softmax
-from ..uncertainty import MCDropout, MCSums, measures_from_sums
+from ..uncertainty import MCDropout, MCSums, mc_engine, measures_from_sums
 from ..uncertainty.features import feature_tap
 from .classes import run_class_names
 from .features import FUSED, fused_novelty
@@ -103,7 +103,8 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
 
     Args:
         mc: number of MC-dropout passes T (e.g. 100), or an MCDropout built for `run.model` (its masks are
-            then reused); None gives the deterministic prediction only.
+            then reused); None gives the deterministic prediction only. For a deep ensemble every pass of every
+            member is a sample (M x T), and with None the M members' outputs are the samples.
         seed: seed of the dropout masks; with it, an image's numbers do not depend on `batch_size`.
         use_temperature: divide logits by the run's fitted temperature (when it has one).
         keep_passes: also return every pass (T, n, K): for small sets only.
@@ -116,9 +117,9 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
     run.model.to(device)
     t = applied_temperature(run, use_temperature)
     tm = applied_mc_temperature(run, use_temperature)
-    engine_ = mc if isinstance(mc, MCDropout) else MCDropout(run.model, mc, seed, engine, temperature=tm) if mc else None
+    engine_ = mc if isinstance(mc, MCDropout) else mc_engine(run.model, mc, seed, engine, temperature=tm)
     names = np.asarray(run_class_names(ds.class_names, run.class_names) + [""])  # label -1 (unknown) picks ""
-    desc = f"predicting (MC x{engine_.passes})" if engine_ else "predicting"
+    desc = f"predicting ({'samples' if run.members > 1 else 'MC'} x{engine_.passes})" if engine_ else "predicting"
     desc += f", part {part[0]} of {part[1]}" if part else ""
     bar = tqdm(total=len(ds), unit="img", desc=desc, disable=not progress,
                file=sys.stderr, leave=False)

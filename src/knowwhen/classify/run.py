@@ -11,8 +11,9 @@ from torch import nn
 from ..config import TrainConfig, config_from_dict
 from ..data.normalize import Normalizer
 from ..errors import CheckpointError, KnowwhenError
-from ..models import create_model, model_summary
+from ..models import Ensemble, create_model, model_summary
 from ..training.rundir import CONFIG, config_field, load_weights, read_config
+from ..uncertainty.ensemble import samples_per_image
 from ..uncertainty.features import FeatureScorer
 from .features import load_features, load_reference
 
@@ -68,7 +69,19 @@ class Run:
         value = self.info.get("mc_temperature")
         return float(value) if value is not None else None
 
+    @property
+    def members(self) -> int:
+        """Networks in the run: M for a deep ensemble, 1 for a single network."""
+        return len(self.model.members) if isinstance(self.model, Ensemble) else 1
+
+    def samples(self, mc: int | None) -> int:
+        """Prediction samples per image with `mc` MC passes: M x T for an ensemble (M without MC), else T (0: none)."""
+        return samples_per_image(self.model, mc)
+
     def summary(self) -> str:
+        if isinstance(self.model, Ensemble):
+            return (f"deep ensemble of {self.members} members; each member:\n"
+                    + model_summary(self.model.members[0], self.input_shape))
         return model_summary(self.model, self.input_shape)
 
 
@@ -92,13 +105,28 @@ def load_run(run_dir: str | Path, allow_incomplete: bool = False) -> Run:
     class_names = tuple(config_field(payload, "class_names", run_dir))
     input_shape = tuple(config_field(payload, "input_shape", run_dir))
     try:
-        model = create_model(model_cfg["name"], input_shape, len(class_names), **model_cfg.get("args", {}))
+        build = lambda: create_model(model_cfg["name"], input_shape, len(class_names),  # noqa: E731
+                                     **model_cfg.get("args", {}))
+        model = build()
         normalizer = Normalizer.from_dict(config_field(payload, "normalization", run_dir))
         config = config_from_dict(TrainConfig, config_field(payload, "train", run_dir), f"{run_dir / CONFIG}: train",
                                    saved=True)
     except (KnowwhenError, KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{run_dir / CONFIG}: cannot rebuild the run ({e}).") from None
-    load_weights(model, run_dir)
+    if "ensemble" in payload:
+        model = Ensemble([_member(run_dir / d, build()) for d in config_field(payload, "ensemble", run_dir)["dirs"]])
+    else:
+        load_weights(model, run_dir)
     info = {k: v for k, v in payload.items() if k not in ("model", "class_names", "input_shape", "normalization")}
     return Run(run_dir, model.eval(), class_names, input_shape, normalizer, config, info, load_features(run_dir),
                load_reference(run_dir))
+
+
+def _member(member_dir: Path, model: nn.Module) -> nn.Module:
+    """An ensemble member's network, filled from its own run directory (which must have finished training)."""
+    status = read_config(member_dir).get("status") if (member_dir / CONFIG).exists() else "missing"
+    if status != "complete":
+        raise CheckpointError(f"{member_dir}: this ensemble member did not finish training (status {status!r}); "
+                              "continue the ensemble with `knowwhen train --resume --out RUN`.")
+    load_weights(model, member_dir)
+    return model

@@ -14,7 +14,7 @@ from ..data import ImageDataset
 from ..distributed import Ranks
 from ..errors import ConfigError
 from ..tables import TEXT_COLUMNS, merge_parts, write_part
-from ..uncertainty import MCDropout
+from ..uncertainty import mc_engine
 from ..uncertainty.measures import FEATURE_SCORES
 from .conformal import SET_COLUMNS, ConformalOptions, run_sets, set_strings, with_sets
 from .predict import applied_mc_temperature, applied_temperature, check_compatible, predict_dataset
@@ -29,7 +29,8 @@ class PredictOptions:
     """How `write_predictions` predicts.
 
     Attributes:
-        mc: MC-dropout passes per image (e.g. 100); None: the deterministic prediction only.
+        mc: MC-dropout passes per image (e.g. 100); None: the deterministic prediction only (for a deep
+            ensemble: its M members' outputs are the samples of the MC columns).
         seed: seed of the dropout masks; an image's numbers do not depend on `batch_size` (to float32 rounding).
         use_temperature: divide the logits by the run's fitted temperature.
         batch_size: images per batch.
@@ -97,8 +98,8 @@ def _parts_dir(out: Path, manifest: dict) -> Path:
     return parts
 
 
-def _check_options(ds: ImageDataset, o: PredictOptions) -> None:
-    if o.passes_out is not None and not o.mc:
+def _check_options(run: Run, ds: ImageDataset, o: PredictOptions) -> None:
+    if o.passes_out is not None and not run.samples(o.mc):
         raise ConfigError("saving every pass needs MC dropout: add --mc T (e.g. --mc 100).")
     if o.passes_out is not None and len(ds) > o.part_size:
         raise ConfigError(f"--save-passes keeps every pass in memory: use it on at most {o.part_size} images.")
@@ -119,9 +120,9 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
         >>> write_predictions(run, ds, "predictions.parquet", PredictOptions(mc=100))  # doctest: +SKIP
     """
     o, out = options, Path(out)
-    _check_options(ds, o)
+    _check_options(run, ds, o)
     check_compatible(run, ds)
-    header = prediction_header(run, ds, bool(o.mc), o.conformal is not None)
+    header = prediction_header(run, ds, run.samples(o.mc) > 0, o.conformal is not None)
     sets = run_sets(run, o.conformal, o.mc, o.seed, o.use_temperature) if o.conformal else None
     parts_dir = _parts_dir(out, _manifest(run, ds, header, o))
     suffix = ".parquet" if out.suffix.lower() == ".parquet" else ".csv"
@@ -132,8 +133,7 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
         log.info("%s: %d of %d parts already written; skipping %d images", out, len(done), len(mine),
                  sum(min(o.part_size, len(ds) - k * o.part_size) for k in done))
     classes, passes = np.asarray(run.class_names), []
-    engine_ = MCDropout(run.model, o.mc, o.seed, temperature=applied_mc_temperature(run, o.use_temperature)) \
-        if o.mc else None
+    engine_ = mc_engine(run.model, o.mc, o.seed, temperature=applied_mc_temperature(run, o.use_temperature))
     for k in mine:
         if parts[k].exists():
             continue

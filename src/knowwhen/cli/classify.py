@@ -67,6 +67,11 @@ def train(
     devices: int = typer.Option(1, help="Processes (CPU) or GPUs per node for distributed data parallel."),
     num_nodes: int = typer.Option(1, help="Machines (nodes) for distributed data parallel."),
     strategy: str = typer.Option("auto", help="auto, ddp or ddp_spawn (Lightning's distributed strategies)."),
+    ensemble: int = typer.Option(1, help="Train a deep ensemble of this many members (different seeds for "
+                                 "initialisation and data order, one split); prediction samples every pass of "
+                                 "every member."),
+    ensemble_jobs: int = typer.Option(1, help="Ensemble members trained at once, each in its own process (its "
+                                      "share of the CPU threads, or one GPU each where there are several)."),
     accelerator: str = typer.Option("cpu", help="cpu, gpu or auto."),
     fmt: Optional[str] = DATA_FORMAT,
     option: List[str] = DATA_OPTION,
@@ -80,16 +85,18 @@ def train(
     Example: knowwhen train fashion-mnist --model cnn --epochs 10 --out runs/fmnist --holdout-class Shirt
 
     After a crash: knowwhen train --resume --out runs/fmnist
+
+    A deep ensemble of 5 members, 2 training at once: ... --ensemble 5 --ensemble-jobs 2
     """
     from ..classify import train as train_run
-    from ..classify.fit import resume_training
+    from ..classify.train_run import resume_training
     from ..config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
 
     if data is None:
         if not resume:
             raise ConfigError("DATA is missing: give the images to train on (e.g. knowwhen train fashion-mnist --out "
                               "runs/f), or continue a run with --resume --out RUN.")
-        run_dir = resume_training(out, epochs, not quiet)
+        run_dir = resume_training(out, epochs, not quiet, ensemble_jobs)
         return _print_result(run_dir) if run_dir is not None else None
 
     args = parse_pairs(model_arg, "--model-arg")
@@ -102,8 +109,8 @@ def train(
         optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, loss=loss, epochs=epochs or 10,
         batch_size=batch_size, patience=patience or None, seed=seed, max_minutes=max_minutes, progress=not quiet,
         num_workers=workers, devices=devices, num_nodes=num_nodes, strategy=strategy, accelerator=accelerator,
-        calibration_mc=calibration_mc)
-    run_dir = train_run(config, out, resume=resume, overwrite=overwrite)
+        calibration_mc=calibration_mc, ensemble=ensemble)
+    run_dir = train_run(config, out, resume=resume, overwrite=overwrite, jobs=ensemble_jobs)
     if run_dir is not None:  # None on the other ranks of a distributed run
         _print_result(run_dir)
 

@@ -44,7 +44,9 @@ def _run_info(summary: dict) -> tuple[dict, list[dict]]:
 
     run_dir = Path(summary["run"])
     try:
-        return read_config(run_dir), _csv(run_dir / "metrics.csv")
+        config = read_config(run_dir)
+        first = config.get("ensemble", {}).get("dirs", ["."])[0]  # an ensemble shows its member 0's curves
+        return config, _csv(run_dir / first / "metrics.csv")
     except KnowwhenError:  # the run may have moved; the report still shows the evaluation and says so
         return {}, []
 
@@ -200,7 +202,9 @@ def build_report(eval_dir: str | Path, novelty_table: str | Path | None = None) 
     sections = [
         _summary_section(summary, run),
         Section("training", "Training curves", "Validation loss that rises while training loss falls means "
-                "over-fitting; the saved model is the epoch with the lowest validation loss.",
+                "over-fitting; the saved model is the epoch with the lowest validation loss."
+                + (f" A deep ensemble of {run['ensemble']['members']} members: the curves are member 0's."
+                   if run.get("ensemble") else ""),
                 [figure_html(F.training_curves(epochs), "training curves")] if epochs
                 else [note_html("The run's metrics.csv was not found (was the run moved?).")]),
         Section("per-class", "Per-class accuracy", "Bars are accuracies, whiskers 95% Wilson intervals; the matrix "

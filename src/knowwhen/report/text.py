@@ -65,6 +65,7 @@ def describe_run(run) -> str:
               f"temperature {run.temperature:.4f} ("
               f"{run.info.get('temperature_note') or 'fitted on the validation logits; applied by predict'})",
               _mc_temperature_line(run.info),
+              *_ensemble_lines(run.info.get("ensemble")),
               _posthoc_line(run.info),
               _calibration_line(run.info.get("calibration")),
               f"training time {run.info.get('train_seconds', 0):.1f} s"]
@@ -76,8 +77,22 @@ def _mc_temperature_line(info: dict) -> str:
     fit = info.get("mc_temperature_fit")
     if info.get("mc_temperature") is None or not fit:
         return "MC temperature: none (MC passes use the softmax's temperature; knowwhen refit fits one)"
-    return (f"MC temperature {info['mc_temperature']:.4f} (fitted on {fit['images']} validation images, MC x"
-            f"{fit['mc_passes']}: NLL of the MC mean {fit['nll_at_softmax_temperature']:.4f} -> {fit['nll']:.4f})")
+    how = (f"{fit['samples']} samples" if fit.get("samples", fit["mc_passes"]) != fit["mc_passes"]
+           else f"MC x{fit['mc_passes']}")
+    return (f"MC temperature {info['mc_temperature']:.4f} (fitted on {fit['images']} validation images, "
+            f"{how}: NLL of the MC mean {fit['nll_at_softmax_temperature']:.4f} -> {fit['nll']:.4f})")
+
+
+def _ensemble_lines(ensemble: dict | None) -> list[str]:
+    """A deep ensemble's members: where they are, their seeds and their own test (or validation) accuracy."""
+    if not ensemble:
+        return []
+    lines = [f"deep ensemble of {ensemble['members']} members (in {', '.join(ensemble['dirs'])}; prediction samples "
+             "every MC pass of every member, or without --mc the members' own outputs)"]
+    for m, (seed, metrics) in enumerate(zip(ensemble["training_seeds"], ensemble.get("member_metrics", []))):
+        acc = {k: metrics[k] for k in ("test_acc", "val_acc") if metrics.get(k) is not None}
+        lines.append(f"  member {m}: seed {seed}" + "".join(f", {k} {v:.4f}" for k, v in acc.items()))
+    return lines
 
 
 def _posthoc_line(info: dict) -> str:

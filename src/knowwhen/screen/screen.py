@@ -71,10 +71,10 @@ class ScreenOptions:
 
 def chosen_score(run: Run, o: ScreenOptions) -> str:
     """The score that flags novel cells (see ScreenOptions.score)."""
-    score = o.score or ("novelty" if run.reference is not None else "mutual_info_mc" if o.mc else "p_max")
+    score = o.score or ("novelty" if run.reference is not None else "mutual_info_mc" if run.samples(o.mc) else "p_max")
     if score not in SCORED_MEASURES or score == "set_size":
         raise ConfigError(f"--score {score!r}: use one of {', '.join(m for m in SCORED_MEASURES if m != 'set_size')}.")
-    if score.endswith("_mc") and not o.mc:
+    if score.endswith("_mc") and not run.samples(o.mc):
         raise ConfigError(f"--score {score} is an MC measure: add --mc 100.")
     return score
 

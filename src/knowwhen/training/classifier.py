@@ -18,7 +18,7 @@ class Classifier(RunModule):
 
     def _augment(self, x: torch.Tensor, batch_idx: int) -> torch.Tensor:
         # A generator per (seed, epoch, batch) keeps augmentation identical after --resume.
-        g = torch.Generator().manual_seed(hash((self.cfg.seed, self.current_epoch, batch_idx)) % 2**63)
+        g = torch.Generator().manual_seed(hash((self.cfg.training_seed, self.current_epoch, batch_idx)) % 2**63)
         return augment_batch(x, self.cfg.augment, g)
 
     def training_step(self, batch, batch_idx):

@@ -24,9 +24,11 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..models.ensemble import Ensemble
 from .measures import FEATURE_SCORES
 
-__all__ = ["FEATURE_SCORES", "FeatureScorer", "FeatureStats", "feature_tap", "last_linear"]
+__all__ = ["FEATURE_SCORES", "FeatureScorer", "FeatureStats", "feature_dims", "feature_layers", "feature_tap",
+           "last_linear"]
 KNN_K = 50
 BANK_SIZE = 50_000
 RIDGE = 1e-6  # relative to the mean variance: keeps a covariance invertible when a feature is constant
@@ -40,22 +42,40 @@ def last_linear(model: nn.Module) -> nn.Linear:
     return linears[-1]
 
 
+def feature_layers(model: nn.Module) -> list[nn.Linear]:
+    """The Linear layers whose inputs are the features: the last one of the model, or of each member of an
+    Ensemble (its features are the members' features side by side)."""
+    return [last_linear(m) for m in model.members] if isinstance(model, Ensemble) else [last_linear(model)]
+
+
+def feature_dims(model: nn.Module) -> int:
+    """D, the length of the feature vector `feature_tap` records."""
+    return sum(layer.in_features for layer in feature_layers(model))
+
+
 @contextlib.contextmanager
 def feature_tap(model: nn.Module):
-    """Records the input of the model's last Linear layer at its first call inside the block: the dropout-off
-    pass, which `MCDropout.pass_logits` and a plain `model(x)` both run first. Yields a dict whose
-    "features" entry is the (n, D) tensor."""
+    """Records the input of the model's last Linear layer (of each member's, for an Ensemble, concatenated) at its
+    first call inside the block: the dropout-off pass, which `MCDropout.pass_logits` and a plain `model(x)` both
+    run first. Yields a dict whose "features" entry is the (n, D) tensor once every layer has run."""
     out: dict = {}
+    layers = feature_layers(model)
+    parts: list = [None] * len(layers)
 
-    def hook(_module, args):
-        if "features" not in out:
-            out["features"] = args[0].detach().flatten(1)
+    def hook(i):
+        def record(_module, args):
+            if parts[i] is None:
+                parts[i] = args[0].detach().flatten(1)
+                if all(p is not None for p in parts):
+                    out["features"] = torch.cat(parts, 1)
+        return record
 
-    handle = last_linear(model).register_forward_pre_hook(hook)
+    handles = [layer.register_forward_pre_hook(hook(i)) for i, layer in enumerate(layers)]
     try:
         yield out
     finally:
-        handle.remove()
+        for h in handles:
+            h.remove()
 
 
 class FeatureStats:
