@@ -71,6 +71,26 @@ def test_well_statistics_equal_scipy_and_statsmodels(screened):
     np.testing.assert_allclose([float(r["ci_high"]) for r in rows], hi, rtol=1e-8)
 
 
+def test_rank_test_equals_scipys_mann_whitney_and_calls_the_hits(screened, digits_run):
+    import pyarrow.parquet as pq
+    from scipy.stats import mannwhitneyu
+    from statsmodels.stats.multitest import multipletests
+
+    out, _ = screened
+    rows = list(csv.DictReader(open(out / "wells.csv")))
+    cells = pq.read_table(out / "cells.parquet").to_pandas()
+    ref = kw.load_run(digits_run).reference["novelty"]              # no controls: the validation images
+    p = [mannwhitneyu(cells.loc[cells["Metadata_Well"] == r["Metadata_Well"], "novelty"], ref, alternative="greater",
+                      method="asymptotic", use_continuity=False).pvalue for r in rows]
+    # scipy shrinks the variance for tied scores (noise cells can share the fused score's largest value); knowwhen
+    # leaves ties out, so its p-values are a little larger (the conservative side).
+    np.testing.assert_allclose([float(r["p_value_rank"]) for r in rows], p, rtol=1e-3)
+    q = multipletests(p, method="fdr_bh")[1]
+    np.testing.assert_allclose([float(r["q_value_rank"]) for r in rows], q, rtol=1e-3)
+    assert [r["hit"] == "True" for r in rows] == list(q < 0.05)      # the default hit test is the rank test
+    assert json.loads((out / "screen.json").read_text())["hit_test"] == "rank"
+
+
 def test_cells_table_carries_metadata_and_the_flag_follows_the_threshold(screened, digits_run):
     import pyarrow.parquet as pq
 
@@ -92,7 +112,7 @@ def test_controls_set_each_plates_threshold(digits_run, tmp_path):
     data = _plate(tmp_path / "two.npz", plates=("P1", "P2"), cells=20)
     r = runner.invoke(app, ["screen", str(digits_run), str(data), "--mc", "0", "--controls",
                             "Metadata_Treatment=DMSO", "--out", str(tmp_path / "o"), "--cells-format", "csv",
-                            "--quiet"])
+                            "--hit-test", "binomial", "--quiet"])
     assert r.exit_code == 0, r.output
     cells = list(csv.DictReader(open(tmp_path / "o" / "cells.csv")))
     plates = {p["Metadata_Plate"]: p for p in csv.DictReader(open(tmp_path / "o" / "plates.csv"))}
@@ -102,6 +122,16 @@ def test_controls_set_each_plates_threshold(digits_run, tmp_path):
         assert len(control) == 8 * 20
         assert float(plates[plate]["threshold"]) == pytest.approx(control[int(np.ceil(161 * 0.95)) - 1])
         assert "control cells" in plates[plate]["threshold_from"]
+    # The binomial test calls the hits when asked; the rank test's reference is each plate's control cells.
+    wells = list(csv.DictReader(open(tmp_path / "o" / "wells.csv")))
+    assert [w["hit"] == "True" for w in wells] == [float(w["q_value"]) < 0.05 for w in wells]
+    from scipy.stats import mannwhitneyu
+
+    w = next(w for w in wells if w["Metadata_Plate"] == "P2" and w["Metadata_Well"] == "C07")
+    mine = [float(c["novelty"]) for c in cells if c["Metadata_Plate"] == "P2" and c["Metadata_Well"] == "C07"]
+    control = [float(c["novelty"]) for c in cells if c["Metadata_Plate"] == "P2" and c["Metadata_Treatment"] == "DMSO"]
+    expected = mannwhitneyu(mine, control, alternative="greater", method="asymptotic", use_continuity=False).pvalue
+    assert float(w["p_value_rank"]) == pytest.approx(expected, rel=1e-3)
 
 
 def test_a_csv_manifest_and_its_errors(digits_run, tmp_path):

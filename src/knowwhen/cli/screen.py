@@ -23,6 +23,9 @@ def screen(
                                         "the run has it, else mutual_info_mc, else p_max]."),
     fpr: float = typer.Option(0.05, help="Fraction of known cells flagged novel: sets the threshold."),
     fdr: float = typer.Option(0.05, help="Wells with a Benjamini-Hochberg q-value below this are hits."),
+    hit_test: str = typer.Option("rank", help="Test that calls hits: rank (the well's scores against the "
+                                 "reference's, Mann-Whitney) or binomial (its novel fraction against --fpr); "
+                                 "wells.csv has both."),
     controls: Optional[str] = typer.Option(None, help="Control cells, COLUMN=VALUE (e.g. Metadata_Treatment=DMSO) "
                                            "or wells A01,B01: each plate's threshold is set on its controls "
                                            "[default: on the run's validation images]."),
@@ -53,13 +56,13 @@ def screen(
     ds = open_data(data, fmt, option, skip_bad)
     metadata = screen_metadata(data, ds, plate_column, well_column)
     options = ScreenOptions(mc, seed, score, fpr, fdr, controls, plate_column, well_column, cells_format,
-                            batch_size, part_size, not quiet)
+                            batch_size, part_size, not quiet, hit_test)
     ranks = launch_or_join(devices, num_nodes, accelerator)
     summary = screen_run(loaded, ds, metadata, out, options, ranks)
     if summary is not None:
         typer.echo(f"{summary['cells']} cells in {summary['wells']} wells of {len(summary['plates'])} plate(s); "
                    f"novel = {summary['score']} above each plate's threshold (fpr {fpr:g}); {summary['hits']} hit "
-                   f"well(s) at FDR {fdr:g}")
+                   f"well(s) at FDR {fdr:g} by the {hit_test} test")
         for p in summary["plates"]:
             typer.echo(f"  plate {p[plate_column]}: {p['cells']} cells, {p['wells']} wells, {p['hits']} hits; "
                        f"threshold {p['threshold']:.4g} from {p['threshold_from']}"

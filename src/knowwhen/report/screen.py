@@ -33,16 +33,27 @@ def build_screen_report(screen_dir: str | Path, ds: ImageDataset) -> Path:
         raise DataError(f"{d}: no screen.json; run `knowwhen screen RUN DATA --out {d}` first.")
     summary = json.loads((d / "screen.json").read_text(encoding="utf-8"))
     picks = json.loads((d / "picks.json").read_text(encoding="utf-8"))
-    wells = _rows(d / "wells.csv")
+    test = summary.get("hit_test", "binomial")
+    wells = [_hit_test_columns(w, test) for w in _rows(d / "wells.csv")]
     plate_col, well_col = summary.get("plate_column", "Metadata_Plate"), summary.get("well_column", "Metadata_Well")
     data = {"summary": summary, "plate_column": plate_col, "well_column": well_col, "wells": wells,
             "picks": picks, "thumbs": _thumbnails(ds, picks), "cells": _cell_lists(d, summary, plate_col, well_col),
             "legend": composite_legend(list(ds.channel_names), ds.shape[0]) if ds.shape[0] > 1 else ""}
     page = _PAGE.replace("__TITLE__", html.escape(f"knowwhen screen: {summary['data']}")).replace(
+        "__TEST__", html.escape(test)).replace(
         "__DATA__", json.dumps(_finite(data), allow_nan=False).replace("</", "<\\/"))
     out = d / "report.html"
     write_text_atomic(out, page)
     return out
+
+
+def _hit_test_columns(well: dict, test: str) -> dict:
+    """The well with `p_value` / `q_value` of the test that called the hits (the page shows and downloads those);
+    the binomial test's stay as `p_value_binomial` / `q_value_binomial`."""
+    if test != "rank" or "q_value_rank" not in well:
+        return well
+    return {**well, "p_value_binomial": well["p_value"], "q_value_binomial": well["q_value"],
+            "p_value": well["p_value_rank"], "q_value": well["q_value_rank"]}
 
 
 def _finite(value):
@@ -130,7 +141,7 @@ outlined wells are hits. Click a well to see its most novel and most confident c
 <button id="download-hits">Download hit list (CSV)</button>
 <table class="hits" id="hits"><thead><tr>
 <th data-key="plate">plate</th><th data-key="well">well</th><th data-key="cells">cells</th>
-<th data-key="novel_fraction">novel fraction [95% CI]</th><th data-key="q_value">q-value</th>
+<th data-key="novel_fraction">novel fraction [95% CI]</th><th data-key="q_value">q-value (__TEST__ test)</th>
 <th data-key="top">top predicted classes</th></tr></thead><tbody></tbody></table>
 <script type="application/json" id="data">__DATA__</script>
 <script>

@@ -29,6 +29,7 @@ from .tables import TableWriter, read_batches
 from .wells import WellSums, plate_table, well_table
 
 log = logging.getLogger("knowwhen")
+HIT_TESTS = ("rank", "binomial")
 PICKS = "picks.json"  # per well, its most novel and most confident cells (for the review page)
 
 
@@ -43,6 +44,8 @@ class ScreenOptions:
         fpr: the fraction of known cells the threshold flags: the threshold is the finite-sample (1 - fpr)
             quantile of the score on known cells (each plate's control cells, else the run's validation images).
         fdr: wells with a Benjamini-Hochberg q-value below this are hits.
+        hit_test: the test whose q-value calls hits: `rank` (the well's scores against the reference scores,
+            Mann-Whitney) or `binomial` (the well's novel fraction against `fpr`); wells.csv has both.
         controls: control cells, COLUMN=VALUE or wells A01,B01,...; None: thresholds from validation.
         plate_column, well_column: the metadata columns naming plate and well.
         cells_format: `parquet` or `csv` for the per-cell table.
@@ -60,11 +63,14 @@ class ScreenOptions:
     batch_size: int = 512
     part_size: int = 100_000
     progress: bool = True
+    hit_test: str = "rank"
 
     def __post_init__(self):
         for name in ("fpr", "fdr"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"--{name} {getattr(self, name)}: use a fraction in (0, 1), e.g. 0.05.")
+        if self.hit_test not in HIT_TESTS:
+            raise ConfigError(f"--hit-test {self.hit_test!r}: use one of {', '.join(HIT_TESTS)}.")
         if self.cells_format not in ("parquet", "csv"):
             raise ConfigError(f"--cells-format {self.cells_format!r}: use parquet or csv.")
 
@@ -116,7 +122,7 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
     write_rows_csv(out / "wells.csv", wells)
     write_rows_csv(out / "plates.csv", plates)
     summary = {"run": str(run.path), "data": str(ds.path), "cells": int(len(ds)), "score": score, "fpr": o.fpr,
-               "fdr": o.fdr, "mc_passes": o.mc or None, "controls": o.controls,
+               "fdr": o.fdr, "hit_test": o.hit_test, "mc_passes": o.mc or None, "controls": o.controls,
                "plate_column": o.plate_column, "well_column": o.well_column,
                "wells": len(wells), "hits": int(sum(w["hit"] for w in wells)), "plates": plates,
                "convention": f"a cell is novel when its {score} (higher = more novel) exceeds its plate's threshold"}
@@ -152,6 +158,7 @@ def _thresholds(run: Run, predictions: Path, score: str, plates: np.ndarray, con
             continue
         q = conformal_quantile(values[mine], o.fpr)
         out[plate] = {"threshold": q, "source": f"{int(mine.sum())} control cells of the plate",
+                      "reference": np.sort(values[mine]),
                       "control_cells": int(mine.sum()), "control_novel_fraction": float((values[mine] > q).mean())}
     return out
 
@@ -161,8 +168,9 @@ def _validation_threshold(run: Run, score: str, fpr: float) -> dict:
     if score not in reference:
         raise ConfigError(f"run {run.path} has no validation scores of {score} to set the threshold with; run "
                           f"`knowwhen refit {run.path} --parts reference`, or give control cells with --controls.")
-    ref = reference[score]
-    return {"threshold": conformal_quantile(ref, fpr), "source": f"{len(ref)} validation images of the run"}
+    ref = np.sort(np.asarray(reference[score], np.float64))
+    return {"threshold": conformal_quantile(ref, fpr), "source": f"{len(ref)} validation images of the run",
+            "reference": ref}
 
 
 def _cells_and_wells(run: Run, predictions: Path, metadata: dict, control: np.ndarray, score: str, thresholds: dict,
@@ -179,15 +187,28 @@ def _cells_and_wells(run: Run, predictions: Path, metadata: dict, control: np.nd
             rows = slice(start, start + n)
             meta = {k: v[rows] for k, v in metadata.items()}
             values = uncertainty_scores(batch, score)
-            limit = np.array([thresholds.get(p, thresholds.get(None))["threshold"] for p in plates[rows]])
+            limit, below, ref_n = _against_reference(values, plates[rows], thresholds)
             novel = values > limit
             writer.write({**meta, **batch, "control": control[rows].astype(float), "novel": novel.astype(float)})
             present = tuple(m for m in measures if m in batch)
             sums = sums or WellSums(len(classes), present)
             pred = np.array([index[p] for p in batch["pred_mc" if "pred_mc" in batch else "pred"]], np.int64)
-            sums.add(plates[rows], meta[o.well_column], novel, pred, batch, meta, control[rows])
+            sums.add(plates[rows], meta[o.well_column], novel, pred, batch, meta, control[rows], below, ref_n)
             picks.add(plates[rows], meta[o.well_column], values, np.arange(start, start + n), classes[pred],
                       batch["id"])
             start += n
     write_text_atomic(out / PICKS, json.dumps(picks.to_dict()))
-    return well_table(sums, classes, o.fpr, o.fdr, o.plate_column, o.well_column)
+    return well_table(sums, classes, o.fpr, o.fdr, o.plate_column, o.well_column, o.hit_test)
+
+
+def _against_reference(values: np.ndarray, plates: np.ndarray, thresholds: dict):
+    """Per cell: its plate's threshold, the number of its plate's reference scores below its score (ties 1/2; the
+    Mann-Whitney count) and the size of that reference."""
+    limit, below, ref_n = (np.zeros(len(values)) for _ in range(3))
+    for plate in dict.fromkeys(plates.tolist()):
+        mine = plates == plate
+        t = thresholds.get(plate, thresholds.get(None))
+        ref, v = t["reference"], values[mine]
+        limit[mine], ref_n[mine] = t["threshold"], len(ref)
+        below[mine] = (np.searchsorted(ref, v, "left") + np.searchsorted(ref, v, "right")) / 2
+    return limit, below, ref_n

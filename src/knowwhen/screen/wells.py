@@ -1,6 +1,14 @@
 """Per-well and per-plate summaries of a screen from running sums (memory grows with wells, not cells), and hit
-calling: a well is a hit when its fraction of novel cells is above the fraction expected of known cells (the
-`fpr` the threshold was set at), by a one-sided binomial test, with Benjamini-Hochberg q-values over all wells."""
+calling with Benjamini-Hochberg q-values over all wells, by two one-sided tests:
+
+- `binomial`: is the well's fraction of novel cells (score above the threshold) above the fraction expected of
+  known cells (the `fpr` the threshold was set at)?
+- `rank`: are the well's scores higher than the reference's (the plate's control cells, else the run's
+  validation images)? The Mann-Whitney U test, U = sum over the well's cells of the number of reference scores
+  below the cell's (ties count 1/2), from running sums; normal approximation without tie correction (ties
+  shrink the variance, so leaving them out errs on the side of fewer hits). It uses every cell's score, not only
+  whether it passed the threshold, and so finds wells where a minority of cells is only moderately novel.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,8 +28,9 @@ class WellSums:
     cells: dict = field(default_factory=dict)
 
     def add(self, plate: np.ndarray, well: np.ndarray, novel: np.ndarray, pred: np.ndarray, values: dict,
-            metadata: dict, control: np.ndarray) -> None:
-        """Adds a batch of cells (arrays of one value per cell)."""
+            metadata: dict, control: np.ndarray, below: np.ndarray, reference_n: np.ndarray) -> None:
+        """Adds a batch of cells (arrays of one value per cell); `below`: reference scores below each cell's score
+        (ties 1/2), `reference_n`: the size of the cell's reference."""
         combo = np.char.add(np.char.add(np.asarray(plate, str), "\x1f"), np.asarray(well, str))
         keys, first, inv = np.unique(combo, return_index=True, return_inverse=True)
         count = lambda w=None: np.bincount(inv, weights=w, minlength=len(keys))  # noqa: E731
@@ -31,13 +40,16 @@ class WellSums:
         differs = {n: count((np.asarray(v) != np.asarray(v)[first][inv]).astype(float)) > 0
                    for n, v in metadata.items()}
         n, k_novel, k_control = count(), count(novel.astype(float)), count(control.astype(float))
+        u, ref_n = count(np.asarray(below, np.float64)), np.asarray(reference_n)[first]
         for j, key in enumerate(keys.tolist()):
             s = self.cells.setdefault(tuple(key.split("\x1f", 1)), {
-                "cells": 0, "novel": 0, "control": 0, "classes": np.zeros(self.classes, np.int64),
+                "cells": 0, "novel": 0, "control": 0, "u": 0.0, "reference_n": int(ref_n[j]),
+                "classes": np.zeros(self.classes, np.int64),
                 "sums": dict.fromkeys(self.measures, 0.0), "metadata": {}})
             s["cells"] += int(n[j])
             s["novel"] += int(k_novel[j])
             s["control"] += int(k_control[j])
+            s["u"] += float(u[j])
             s["classes"] += classes[j]
             for m in self.measures:
                 s["sums"][m] += float(sums[m][j])
@@ -47,10 +59,20 @@ class WellSums:
                 s["metadata"][name] = old if old == value else None  # None: the value differs within the well
 
 
-def well_table(sums: WellSums, class_names, fpr: float, fdr: float, plate_column: str, well_column: str) -> list[dict]:
+def rank_p_value(u: float, cells: int, reference: int) -> float:
+    """One-sided p-value of the Mann-Whitney U statistic `u` of `cells` scores against `reference` scores (higher
+    scores in the well), normal approximation without tie correction."""
+    from scipy.stats import norm
+
+    mean, var = cells * reference / 2, cells * reference * (cells + reference + 1) / 12
+    return float(norm.sf((u - mean) / np.sqrt(var))) if var > 0 else 1.0
+
+
+def well_table(sums: WellSums, class_names, fpr: float, fdr: float, plate_column: str, well_column: str,
+               hit_test: str = "binomial") -> list[dict]:
     """One row per well: counts, novel fraction with its Wilson 95% interval, the one-sided binomial p-value
-    against `fpr`, the BH q-value over all wells, `hit` (q < fdr), class composition, mean measures, and the
-    metadata constant within the well."""
+    against `fpr` and the rank test's (`p_value_rank`), the BH q-values of each over all wells, `hit` (q < fdr
+    by `hit_test`), class composition, mean measures, and the metadata constant within the well."""
     from statsmodels.stats.multitest import multipletests
     from statsmodels.stats.proportion import binom_test
 
@@ -60,14 +82,19 @@ def well_table(sums: WellSums, class_names, fpr: float, fdr: float, plate_column
         row = {plate_column: plate, well_column: well, "cells": s["cells"], "novel": s["novel"],
                "novel_fraction": s["novel"] / s["cells"], "ci_low": lo, "ci_high": hi,
                "p_value": float(binom_test(s["novel"], s["cells"], prop=fpr, alternative="larger")),
+               "p_value_rank": rank_p_value(s["u"], s["cells"], s["reference_n"]),
+               "auc_vs_reference": s["u"] / (s["cells"] * s["reference_n"]) if s["reference_n"] else float("nan"),
                "control": s["control"] > 0}
         row.update({k: v for k, v in s["metadata"].items() if v is not None and k not in (plate_column, well_column)})
         row.update({f"frac_{c}": n / s["cells"] for c, n in zip(class_names, s["classes"])})
         row.update({f"mean_{m}": v / s["cells"] for m, v in s["sums"].items()})
         rows.append(row)
-    q = multipletests([r["p_value"] for r in rows], method="fdr_bh")[1] if rows else []
-    for row, qv in zip(rows, q):
-        row["q_value"], row["hit"] = float(qv), bool(qv < fdr)
+    for suffix in ("", "_rank"):
+        q = multipletests([r["p_value" + suffix] for r in rows], method="fdr_bh")[1] if rows else []
+        for row, qv in zip(rows, q):
+            row["q_value" + suffix] = float(qv)
+    for row in rows:
+        row["hit"] = bool(row["q_value_rank" if hit_test == "rank" else "q_value"] < fdr)
     return rows
 
 
