@@ -11,6 +11,7 @@ Runs and evaluations go to a scratch folder (default: a temporary one), not into
 experiment is resumable with --out.
 With --ensemble M every run is a deep ensemble of M members (results in novelty_fashion_mnist_ensemble<M>.json;
 --mc 0 is the plain deep ensemble, its M members' outputs the samples of every measure).
+Another --epochs than 2 writes novelty_fashion_mnist[_ensemble<M>]_epochs<E>.json.
 Run: .venv/bin/python benchmarks/novelty_fashion_mnist.py [--epochs 2] [--mc 100] [--ensemble 5] [--out /tmp/nov]
 """
 from __future__ import annotations
@@ -125,7 +126,7 @@ def main() -> None:
     print("per class, the best score:", winner)
     far_mean = {m: round(float(np.mean([f[m] for f in far.values()])), 4) for m in next(iter(far.values()))}
     print("far-away digits, mean AUROC over the 10 runs:", far_mean)
-    suffix = f"_ensemble{args.ensemble}" if args.ensemble > 1 else ""
+    suffix = (f"_ensemble{args.ensemble}" if args.ensemble > 1 else "") + (f"_epochs{args.epochs}" if args.epochs != 2 else "")
     write_result(f"novelty_fashion_mnist{suffix}", {
         "dataset": name, "model": "cnn", "epochs_per_class": args.epochs, "mc_passes": args.mc,
         "ensemble_members": args.ensemble,

@@ -220,3 +220,21 @@ def test_an_hdf5_screen(digits_run, tmp_path):
     assert r.exit_code == 0, r.output
     wells = _wells(tmp_path / "o")
     assert len(wells) == 96 and wells["A01"]["Metadata_Treatment"] == "DMSO" and wells["A01"]["cells"] == "5"
+
+
+def test_two_processes_screen_as_one(digits_run, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    data = _plate(tmp_path / "p.npz", cells=12)
+    args = ["-m", "knowwhen", "screen", str(digits_run), str(data), "--mc", "10", "--part-size", "300",
+            "--cells-format", "csv", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # float32 sums in one order on both sides (byte comparison)
+    subprocess.run([sys.executable, *args, "--out", str(tmp_path / "one")], check=True, env=env)
+    r = subprocess.run([sys.executable, *args, "--devices", "2", "--out", str(tmp_path / "two")],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("1152 cells in 96 wells") == 1      # one process summarises
+    for name in ("cells.csv", "wells.csv", "plates.csv"):
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
