@@ -19,6 +19,7 @@ import numpy as np
 from ..atomic import write_text_atomic
 from ..data import ImageDataset
 from ..errors import DataError
+from ..screen.wells import HIT_COLUMNS
 from .figures import composite, composite_legend
 
 MAX_LISTED_CELLS = 50_000  # above this many cells the page lists only each well's picked cells
@@ -33,10 +34,11 @@ def build_screen_report(screen_dir: str | Path, ds: ImageDataset) -> Path:
         raise DataError(f"{d}: no screen.json; run `knowwhen screen RUN DATA --out {d}` first.")
     summary = json.loads((d / "screen.json").read_text(encoding="utf-8"))
     picks = json.loads((d / "picks.json").read_text(encoding="utf-8"))
-    test = summary.get("hit_test", "binomial")
-    wells = [_hit_test_columns(w, test) for w in _rows(d / "wells.csv")]
+    test = summary.get("hit_test", "binomial")  # screens made before the rank test used the binomial one
+    wells = _rows(d / "wells.csv")
     plate_col, well_col = summary.get("plate_column", "Metadata_Plate"), summary.get("well_column", "Metadata_Well")
     data = {"summary": summary, "plate_column": plate_col, "well_column": well_col, "wells": wells,
+            "hit_columns": HIT_COLUMNS[test],
             "picks": picks, "thumbs": _thumbnails(ds, picks), "cells": _cell_lists(d, summary, plate_col, well_col),
             "legend": composite_legend(list(ds.channel_names), ds.shape[0]) if ds.shape[0] > 1 else ""}
     page = _PAGE.replace("__TITLE__", html.escape(f"knowwhen screen: {summary['data']}")).replace(
@@ -45,15 +47,6 @@ def build_screen_report(screen_dir: str | Path, ds: ImageDataset) -> Path:
     out = d / "report.html"
     write_text_atomic(out, page)
     return out
-
-
-def _hit_test_columns(well: dict, test: str) -> dict:
-    """The well with `p_value` / `q_value` of the test that called the hits (the page shows and downloads those);
-    the binomial test's stay as `p_value_binomial` / `q_value_binomial`."""
-    if test != "rank" or "q_value_rank" not in well:
-        return well
-    return {**well, "p_value_binomial": well["p_value"], "q_value_binomial": well["q_value"],
-            "p_value": well["p_value_rank"], "q_value": well["q_value_rank"]}
 
 
 def _finite(value):
@@ -141,15 +134,15 @@ outlined wells are hits. Click a well to see its most novel and most confident c
 <button id="download-hits">Download hit list (CSV)</button>
 <table class="hits" id="hits"><thead><tr>
 <th data-key="plate">plate</th><th data-key="well">well</th><th data-key="cells">cells</th>
-<th data-key="novel_fraction">novel fraction [95% CI]</th><th data-key="q_value">q-value (__TEST__ test)</th>
+<th data-key="novel_fraction">novel fraction [95% CI]</th><th data-key="q_hit">q-value (__TEST__ test)</th>
 <th data-key="top">top predicted classes</th></tr></thead><tbody></tbody></table>
 <script type="application/json" id="data">__DATA__</script>
 <script>
 "use strict";
 const D = JSON.parse(document.getElementById("data").textContent);
-const P = D.plate_column, W = D.well_column, S = D.summary;
+const P = D.plate_column, W = D.well_column, S = D.summary, [PK, QK] = D.hit_columns;  // the hit test's p, q
 const wells = D.wells.map(w => Object.assign({}, w, {
-  plate: w[P], well: w[W], cells: +w.cells, novel_fraction: +w.novel_fraction, q_value: +w.q_value,
+  plate: w[P], well: w[W], cells: +w.cells, novel_fraction: +w.novel_fraction, p_hit: +w[PK], q_hit: +w[QK],
   hit: w.hit === "True", top: topClasses(w)}));
 const maxFraction = Math.max(0.05, ...wells.map(w => w.novel_fraction));
 function topClasses(w) {
@@ -200,7 +193,7 @@ function drawPlates() {
           td.className = "well" + (w.hit ? " hit" : "");
           td.style.background = colour(w.novel_fraction);
           td.dataset.well = w.well;
-          td.title = w.well + ": " + w.cells + " cells, novel " + (100 * w.novel_fraction).toFixed(1) + "%, q " + w.q_value.toPrecision(2);
+          td.title = w.well + ": " + w.cells + " cells, novel " + (100 * w.novel_fraction).toFixed(1) + "%, q " + w.q_hit.toPrecision(2);
           td.addEventListener("click", () => showWell(plate, w.well));
         } else td.className = "empty";
         tr.appendChild(td);
@@ -223,8 +216,8 @@ function showWell(plate, well) {
   const panel = document.getElementById("panel");
   panel.innerHTML = "<h2 id='well-title'>Plate " + esc(plate) + ", well " + esc(well) + (w.hit ? " (hit)" : "") + "</h2>" +
     "<p>" + w.cells + " cells, " + w.novel + " novel: " + (100 * w.novel_fraction).toFixed(1) + "% [" +
-    (100 * +w.ci_low).toFixed(1) + "%, " + (100 * +w.ci_high).toFixed(1) + "%], p " + (+w.p_value).toPrecision(2) +
-    ", q " + w.q_value.toPrecision(2) + "; predicted: " + esc(w.top) + "</p>" +
+    (100 * +w.ci_low).toFixed(1) + "%, " + (100 * +w.ci_high).toFixed(1) + "%], p " + w.p_hit.toPrecision(2) +
+    ", q " + w.q_hit.toPrecision(2) + "; predicted: " + esc(w.top) + "</p>" +
     (D.legend ? "<p>Colours: " + esc(D.legend) + "</p>" : "") +
     "<h3>Most novel cells</h3><div class='cells' id='novel-cells'>" + p.novel.map(cellHtml).join("") + "</div>" +
     "<h3>Most confident cells</h3><div class='cells'>" + p.confident.map(cellHtml).join("") + "</div>" +
@@ -242,7 +235,7 @@ function download(name, rows) {
   a.download = name;
   document.body.appendChild(a); a.click(); a.remove();
 }
-let sortKey = "q_value", ascending = true;
+let sortKey = "q_hit", ascending = true;
 function drawHits() {
   const hits = wells.filter(w => w.hit).sort((a, b) => {
     const x = a[sortKey], y = b[sortKey];
@@ -250,7 +243,7 @@ function drawHits() {
   });
   document.querySelector("#hits tbody").innerHTML = hits.map(w => "<tr><td>" + esc(w.plate) + "</td><td>" + esc(w.well) +
     "</td><td>" + w.cells + "</td><td>" + (100 * w.novel_fraction).toFixed(1) + "% [" + (100 * +w.ci_low).toFixed(1) + "%, " +
-    (100 * +w.ci_high).toFixed(1) + "%]</td><td>" + w.q_value.toPrecision(2) + "</td><td>" + esc(w.top) + "</td></tr>").join("");
+    (100 * +w.ci_high).toFixed(1) + "%]</td><td>" + w.q_hit.toPrecision(2) + "</td><td>" + esc(w.top) + "</td></tr>").join("");
 }
 document.querySelectorAll("#hits th").forEach(th => th.addEventListener("click", () => {
   const key = th.dataset.key;
@@ -259,8 +252,8 @@ document.querySelectorAll("#hits th").forEach(th => th.addEventListener("click",
   drawHits();
 }));
 document.getElementById("download-hits").addEventListener("click", () => download("hits.csv",
-  [["plate", "well", "cells", "novel", "novel_fraction", "ci_low", "ci_high", "p_value", "q_value", "top_classes"]].concat(
-    wells.filter(w => w.hit).map(w => [w.plate, w.well, w.cells, w.novel, w.novel_fraction, w.ci_low, w.ci_high, w.p_value, w.q_value, w.top]))));
+  [["plate", "well", "cells", "novel", "novel_fraction", "ci_low", "ci_high", PK, QK, "top_classes"]].concat(
+    wells.filter(w => w.hit).map(w => [w.plate, w.well, w.cells, w.novel, w.novel_fraction, w.ci_low, w.ci_high, w[PK], w[QK], w.top]))));
 document.getElementById("summary").textContent = S.cells + " cells in " + S.wells + " wells; a cell is novel when its " +
   S.score + " (higher = more novel) is above its plate's threshold, set so that a fraction " + S.fpr +
   " of known cells is flagged; " + S.hits + " hit wells at a false discovery rate of " + S.fdr + ".";

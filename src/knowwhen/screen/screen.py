@@ -26,10 +26,9 @@ from ..uncertainty.measures import SCORED_MEASURES, uncertainty_scores
 from .metadata import PLATE, WELL, control_mask
 from .picks import WellPicks
 from .tables import TableWriter, read_batches
-from .wells import WellSums, plate_table, well_table
+from .wells import HIT_COLUMNS, WellSums, plate_table, well_table
 
 log = logging.getLogger("knowwhen")
-HIT_TESTS = ("rank", "binomial")
 PICKS = "picks.json"  # per well, its most novel and most confident cells (for the review page)
 
 
@@ -69,8 +68,8 @@ class ScreenOptions:
         for name in ("fpr", "fdr"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"--{name} {getattr(self, name)}: use a fraction in (0, 1), e.g. 0.05.")
-        if self.hit_test not in HIT_TESTS:
-            raise ConfigError(f"--hit-test {self.hit_test!r}: use one of {', '.join(HIT_TESTS)}.")
+        if self.hit_test not in HIT_COLUMNS:
+            raise ConfigError(f"--hit-test {self.hit_test!r}: use one of {', '.join(HIT_COLUMNS)}.")
         if self.cells_format not in ("parquet", "csv"):
             raise ConfigError(f"--cells-format {self.cells_format!r}: use parquet or csv.")
 

@@ -59,6 +59,9 @@ class WellSums:
                 s["metadata"][name] = old if old == value else None  # None: the value differs within the well
 
 
+HIT_COLUMNS = {"rank": ("p_value_rank", "q_value_rank"), "binomial": ("p_value", "q_value")}  # test -> its wells.csv columns
+
+
 def rank_p_value(u: float, cells: int, reference: int) -> float:
     """One-sided p-value of the Mann-Whitney U statistic `u` of `cells` scores against `reference` scores (higher
     scores in the well), normal approximation without tie correction."""
@@ -69,7 +72,7 @@ def rank_p_value(u: float, cells: int, reference: int) -> float:
 
 
 def well_table(sums: WellSums, class_names, fpr: float, fdr: float, plate_column: str, well_column: str,
-               hit_test: str = "binomial") -> list[dict]:
+               hit_test: str) -> list[dict]:
     """One row per well: counts, novel fraction with its Wilson 95% interval, the one-sided binomial p-value
     against `fpr` and the rank test's (`p_value_rank`), the BH q-values of each over all wells, `hit` (q < fdr
     by `hit_test`), class composition, mean measures, and the metadata constant within the well."""
@@ -94,7 +97,7 @@ def well_table(sums: WellSums, class_names, fpr: float, fdr: float, plate_column
         for row, qv in zip(rows, q):
             row["q_value" + suffix] = float(qv)
     for row in rows:
-        row["hit"] = bool(row["q_value_rank" if hit_test == "rank" else "q_value"] < fdr)
+        row["hit"] = bool(row[HIT_COLUMNS[hit_test][1]] < fdr)
     return rows
 
 
