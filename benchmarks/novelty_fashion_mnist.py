@@ -3,9 +3,9 @@ without it (a few epochs), then score the known test images against the held-out
 
 Prints and writes the class x measure AUROC table (novel = positive class; higher score = more uncertain,
 p_max and p_max_mc negated) and, per class, whether the best MC measure beats p_max. Every measure includes
-the feature-space scores (energy, mahalanobis, gauss_density, knn) and the fused `novelty` score; other ways
-of fusing (the minimum p-value, Fisher's method over subsets) are computed from the same predictions and the
-runs' validation references, to choose the default. A second novelty set is far away: scikit-learn's digits
+the feature-space scores (energy, mahalanobis, rel_mahalanobis, gauss_density, knn) and the fused `novelty` score;
+other ways of fusing (every score, as before the families; the minimum p-value; Fisher's method over subsets) are
+computed from the same predictions and the runs' validation references, to choose the default. A second novelty set is far away: scikit-learn's digits
 upscaled to 28x28 (every run scores them against the known test images).
 Runs and evaluations go to a scratch folder (default: a temporary one), not into the repository; the
 experiment is resumable with --out.
@@ -31,13 +31,18 @@ from knowwhen.evaluation.novelty import novelty_metrics
 from knowwhen.uncertainty.fusion import combined_score, empirical_p_values
 from knowwhen.uncertainty.measures import CONFIDENCE_MEASURES, FEATURE_SCORES, MEASURES
 
-# Fusions compared with the default (Fisher over every score the run's reference holds).
+# Fusions compared with the default (Fisher over one score per family, `knowwhen.uncertainty.fusion.FAMILIES`).
 FUSIONS = {
-    "min_all": ("min", None),
-    "fisher_mc_features": ("fisher", ("p_max", "mutual_info_mc", "entropy_mc", *FEATURE_SCORES)),
-    "fisher_features_p_max": ("fisher", ("p_max", *FEATURE_SCORES)),
-    "fisher_density_knn_p_max": ("fisher", ("p_max", "gauss_density", "knn")),
-    "min_density_knn_p_max": ("min", ("p_max", "gauss_density", "knn")),
+    "fisher_every_measure": ("fisher", None),  # the default before the families: every score the reference holds
+    "min_every_measure": ("min", None),
+    "fisher_every_measure_but_mahalanobis": ("fisher", ("p_max", "p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc",
+                                                        "variation_ratio_mc", "energy", "rel_mahalanobis",
+                                                        "gauss_density", "knn")),
+    "fisher_mc_features": ("fisher", ("p_max", "mutual_info_mc", "entropy_mc", "energy", "mahalanobis",
+                                      "gauss_density", "knn")),
+    "fisher_families_p_max": ("fisher", ("p_max", "energy", "rel_mahalanobis", "knn")),
+    "fisher_mi_rel_mahalanobis_knn": ("fisher", ("mutual_info_mc", "rel_mahalanobis", "knn")),
+    "min_families": ("min", ("mutual_info_mc", "energy", "rel_mahalanobis", "knn")),
 }
 
 

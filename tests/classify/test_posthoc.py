@@ -27,20 +27,46 @@ def test_feature_scores_do_not_depend_on_mc_and_fused_novelty_counts_by_hand(dig
     det, mc = _rows(tmp_path / "det.csv"), _rows(tmp_path / "mc.csv")
     for name in FEATURE_SCORES:
         np.testing.assert_allclose([float(r[name]) for r in det], [float(r[name]) for r in mc], rtol=1e-6)
-    # novelty = Fisher's combination of each measure's p-value against the validation reference, counted by hand
+    # novelty = Fisher's combination of the p-values of one measure per family against the validation reference,
+    # counted by hand
     ref = run.reference
+    assert ref.fused == ("mutual_info_mc", "energy", "rel_mahalanobis", "knn")
+    r = runner.invoke(app, ["info", str(digits_run)])
+    assert "novelty fuses mutual_info_mc, energy, rel_mahalanobis, knn" in r.output, r.output
     for row in mc[:5]:
-        p = []
-        for name, values in ref.items():
-            if name == "novelty":  # the validation images' own fused scores, for thresholds
-                continue
-            s = -float(row[name]) if name in ("p_max", "p_max_mc") else float(row[name])
-            p.append((1 + np.sum(values >= s - 1e-6 * abs(s))) / (len(values) + 1))
-        from scipy.stats import combine_pvalues
-
-        assert float(row["novelty"]) == pytest.approx(-np.log10(combine_pvalues(p).pvalue), rel=1e-4)
+        assert float(row["novelty"]) == pytest.approx(_fisher_by_hand(ref, row, ref.fused), rel=1e-4)
     assert set(ref) == {"p_max", "p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc", "variation_ratio_mc",
                         *FEATURE_SCORES, "novelty"}
+
+
+def _fisher_by_hand(ref, row, names) -> float:
+    from scipy.stats import combine_pvalues
+
+    p = []
+    for name in names:
+        s = -float(row[name]) if name in ("p_max", "p_max_mc") else float(row[name])
+        p.append((1 + np.sum(ref[name] >= s - 1e-6 * abs(s))) / (len(ref[name]) + 1))
+    return -np.log10(combine_pvalues(p).pvalue)
+
+
+def test_a_reference_saved_before_the_families_keeps_fusing_every_measure(digits_run, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    old = tmp_path / "old"
+    shutil.copytree(digits_run, old)
+    arrays = load_file(str(old / "reference.safetensors"))
+    save_file(arrays, str(old / "reference.safetensors"), metadata={"info": "{}"})  # no "fused": the old format
+    run = kw.load_run(old)
+    assert run.reference.fused is None
+    sub = kw.open_dataset("digits").subset(np.arange(20))
+    kw.write_predictions(run, sub, tmp_path / "mc.csv", kw.PredictOptions(mc=20, progress=False))
+    every = [k for k in run.reference if k != "novelty"]
+    for row in _rows(tmp_path / "mc.csv")[:5]:   # its thresholds were set with every measure: they stay true
+        assert float(row["novelty"]) == pytest.approx(_fisher_by_hand(run.reference, row, every), rel=1e-4)
+    r = runner.invoke(app, ["refit", str(old), "--parts", "reference", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert kw.load_run(old).reference.fused == ("mutual_info_mc", "energy", "rel_mahalanobis", "knn")
+    assert json.loads((old / "config.json").read_text())["reference"]["fused"] == list(kw.load_run(old).reference.fused)
 
 
 def test_refit_gives_an_old_run_the_new_columns_and_changes_nothing_else(digits_run, tmp_path):
@@ -61,7 +87,7 @@ def test_refit_gives_an_old_run_the_new_columns_and_changes_nothing_else(digits_
     assert r.exit_code == 0 and "refitted features, reference" in r.output, r.output
     assert runner.invoke(app, args + ["--out", str(tmp_path / "after.csv")]).exit_code == 0
     after = _rows(tmp_path / "after.csv")
-    assert {"energy", "mahalanobis", "gauss_density", "knn", "novelty"} <= set(after[0])
+    assert {"energy", "mahalanobis", "rel_mahalanobis", "gauss_density", "knn", "novelty"} <= set(after[0])
     assert all({k: a[k] for k in b} == b for a, b in zip(after, before))  # every old column unchanged
     now = json.loads((old / "config.json").read_text())
     assert {k: v for k, v in now.items() if k not in ("features", "reference")} == cfg

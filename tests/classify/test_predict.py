@@ -15,7 +15,7 @@ def test_prediction_csv_has_one_row_per_image_with_probabilities(digits_run, tmp
     rows = list(csv.DictReader(open(out)))
     assert len(rows) == len(ds)
     assert list(rows[0])[:4] == ["id", "label", "pred", "p_max"]
-    assert list(rows[0])[4:] == ["energy", "mahalanobis", "gauss_density", "knn", "novelty"] + [
+    assert list(rows[0])[4:] == ["energy", "mahalanobis", "rel_mahalanobis", "gauss_density", "knn", "novelty"] + [
         f"prob_{c}" for c in "0123456789"]
     probs = np.array([[float(r[f"prob_{c}"]) for c in "0123456789"] for r in rows])
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-4)
@@ -53,9 +53,9 @@ def test_mc_columns_and_batch_size_invariance(digits_run, tmp_path):
     a = kw.write_predictions(run, ds, tmp_path / "a.csv", kw.PredictOptions(20, 1, batch_size=1000, progress=False))
     b = kw.write_predictions(run, ds, tmp_path / "b.csv", kw.PredictOptions(20, 1, batch_size=33, progress=False))
     ra, rb = list(csv.DictReader(open(a))), list(csv.DictReader(open(b)))
-    assert list(ra[0])[:16] == ["id", "label", "pred", "p_max", "pred_mc", "p_max_mc", "sigma_mc", "entropy_mc",
-                                "mutual_info_mc", "variation_ratio_mc", "energy", "mahalanobis", "gauss_density",
-                                "knn", "novelty", "prob_0"]
+    assert list(ra[0])[:17] == ["id", "label", "pred", "p_max", "pred_mc", "p_max_mc", "sigma_mc", "entropy_mc",
+                                "mutual_info_mc", "variation_ratio_mc", "energy", "mahalanobis", "rel_mahalanobis",
+                                "gauss_density", "knn", "novelty", "prob_0"]
     for col in ("p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc", "variation_ratio_mc", "prob_3", "knn",
                 "novelty"):
         np.testing.assert_allclose([float(r[col]) for r in ra], [float(r[col]) for r in rb], rtol=1e-4, atol=1e-6)

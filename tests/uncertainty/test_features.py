@@ -43,6 +43,37 @@ def test_mahalanobis_equals_scipy(fitted):
     np.testing.assert_allclose(scorer.scores(test, np.zeros((20, 3)))["mahalanobis"], expected, rtol=1e-5)
 
 
+def test_rel_mahalanobis_equals_scipy_with_the_background_of_all_training_features(fitted):
+    f, y, scorer, test = fitted
+    vi = np.linalg.inv(scorer.shared)
+    # the background Gaussian from the raw features: their mean, and the pooled within-class covariance plus the
+    # frequency-weighted scatter of the class means (the whole set's covariance, with the within part unbiased)
+    mean0 = f.mean(0)
+    between = sum((y == k).mean() * np.outer(f[y == k].mean(0) - mean0, f[y == k].mean(0) - mean0) for k in range(3))
+    vi0 = np.linalg.inv(scorer.shared + between)
+    expected = [min(mahalanobis(t, m, vi) ** 2 for m in scorer.means) - mahalanobis(t, mean0, vi0) ** 2 for t in test]
+    got = scorer.scores(test, np.zeros((20, 3)))["rel_mahalanobis"]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)  # the ridge: 1e-6 of the variance
+    total = np.cov(f.T, bias=True)  # within O(classes / images) of the plain covariance of every training feature
+    np.testing.assert_allclose(scorer.background()[1], total, rtol=0.02, atol=0.02)
+
+
+def test_rel_mahalanobis_discounts_a_direction_every_class_shares():
+    # classes differ along feature 0 only; feature 1 varies widely and alike in every class. Two images equally
+    # far from class 1 by plain Mahalanobis: one out along the shared feature 1, one out along the class axis;
+    # the background Gaussian expects the first kind of deviation, so only the second stays novel
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 4000)
+    f = np.c_[np.where(y == 0, -2.0, 2.0) + rng.normal(0, 0.5, 4000), rng.normal(0, 3, 4000)]
+    scorer = FeatureStats(2, 2).add(f, y).scorer(k=5)
+    c1 = scorer.means[1]
+    sd = np.sqrt(np.diag(scorer.shared))
+    shared_way, class_way = c1 + [0, 2 * sd[1]], c1 + [2 * sd[0], 0]
+    s = scorer.scores(np.array([shared_way, class_way]), np.zeros((2, 2)))
+    np.testing.assert_allclose(s["mahalanobis"][0], s["mahalanobis"][1], rtol=0.05)
+    assert s["rel_mahalanobis"][1] > s["rel_mahalanobis"][0] + 2
+
+
 def test_gauss_density_equals_a_scipy_mixture(fitted):
     _, _, scorer, test = fitted
     logs = np.stack([np.log(p) + multivariate_normal(m, c).logpdf(test)

@@ -20,7 +20,7 @@ from ..atomic import atomic_path
 from ..data import ImageDataset
 from ..errors import CheckpointError
 from ..uncertainty.features import BANK_SIZE, FeatureScorer, FeatureStats, feature_dims, feature_tap
-from ..uncertainty.fusion import combined_score, empirical_p_values
+from ..uncertainty.fusion import combined_score, empirical_p_values, fusion_members
 from ..uncertainty.measures import uncertainty_scores
 
 if TYPE_CHECKING:  # run.py loads these files, so it is imported here for annotations only
@@ -67,10 +67,20 @@ def load_features(run_dir: str | Path) -> FeatureScorer | None:
     return _load(Path(run_dir) / FEATURES_FILE, FeatureScorer.from_arrays)
 
 
-def reference_scores(batches) -> dict[str, np.ndarray]:
-    """{measure: sorted (n,) scores, oriented higher = more novel} of the validation batches, for every measure
-    the batches carry (MC measures, feature scores, p_max), and the fused `novelty` of each validation image
-    against the others (so that a threshold on `novelty` can be set at a chosen fraction of known images)."""
+class Reference(dict):
+    """{measure: sorted (n,) validation scores, oriented higher = more novel}, and `fused`: the measures the fused
+    `novelty` combines (`fusion_members`), or None for a reference saved before they were recorded, whose
+    `novelty` combines every measure it holds (the rule it was made with, so its thresholds stay true)."""
+
+    def __init__(self, scores: dict, fused: tuple[str, ...] | None):
+        super().__init__(scores)
+        self.fused = None if fused is None else tuple(fused)
+
+
+def reference_scores(batches) -> Reference:
+    """The Reference of the validation batches: every measure they carry (MC measures, feature scores, p_max),
+    the measures fused (one per family, `fusion_members`), and the fused `novelty` of each validation image against
+    the others (so that a threshold on `novelty` can be set at a chosen fraction of known images)."""
     from ..uncertainty.measures import SCORED_MEASURES
 
     raw: dict[str, list] = {}
@@ -79,22 +89,36 @@ def reference_scores(batches) -> dict[str, np.ndarray]:
             if name in b.measures and name not in (FUSED, "set_size"):
                 raw.setdefault(name, []).append(np.asarray(b.measures[name]))
     measures = {k: np.concatenate(v) for k, v in raw.items()}
-    ref = {k: np.sort(uncertainty_scores(measures, k)) for k in measures}
-    return {**ref, FUSED: np.sort(fused_novelty(ref, measures))} if ref else ref
+    ref = Reference({k: np.sort(uncertainty_scores(measures, k)) for k in measures}, fusion_members(measures))
+    if ref:
+        ref[FUSED] = np.sort(fused_novelty(ref, measures))
+    return ref
 
 
-def save_reference(run_dir: str | Path, reference: dict[str, np.ndarray], info: dict) -> None:
-    """Writes reference.safetensors atomically, `info` (images, MC passes) in its metadata."""
+def save_reference(run_dir: str | Path, reference: Reference, info: dict) -> None:
+    """Writes reference.safetensors atomically, `info` (images, MC passes) and the fused measures in its metadata."""
     from safetensors.numpy import save_file
 
     with atomic_path(Path(run_dir) / REFERENCE_FILE) as tmp:
         save_file({k: np.ascontiguousarray(v, np.float64) for k, v in reference.items()}, str(tmp),
-                  metadata={"info": json.dumps(info)})
+                  metadata={"info": json.dumps(info), "fused": json.dumps(list(reference.fused or []))})
 
 
-def load_reference(run_dir: str | Path) -> dict[str, np.ndarray] | None:
+def load_reference(run_dir: str | Path) -> Reference | None:
     """The run's validation reference scores, or None when it has none."""
-    return _load(Path(run_dir) / REFERENCE_FILE, dict)
+    path = Path(run_dir) / REFERENCE_FILE
+    scores = _load(path, dict)
+    if scores is None:
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(path), "np") as f:
+        fused = (f.metadata() or {}).get("fused")
+    if fused is None:
+        log.info("%s: made before knowwhen recorded which measures its novelty fuses, so it fuses every measure "
+                 "(%d), as when it was made; `knowwhen refit %s --parts reference` fuses one per family instead.",
+                 path, len([k for k in scores if k != FUSED]), path.parent)
+    return Reference(scores, None if fused is None else json.loads(fused))
 
 
 def _load(path: Path, build):
@@ -110,8 +134,10 @@ def _load(path: Path, build):
             from None
 
 
-def fused_novelty(reference: dict[str, np.ndarray], measures: dict, how: str = "fisher") -> np.ndarray:
-    """The fused `novelty` score of a batch: the p-value of every measure it carries against the run's validation
-    reference scores, combined (see `knowwhen.uncertainty.fusion`); higher = more novel."""
-    names = [k for k in reference if k in measures and k != FUSED]
+def fused_novelty(reference: Reference, measures: dict, how: str = "fisher") -> np.ndarray:
+    """The fused `novelty` score of a batch: the p-value of each fused measure (`reference.fused`; every measure for
+    an older reference) against the run's validation reference scores, combined (see `knowwhen.uncertainty.fusion`);
+    higher = more novel."""
+    fused = getattr(reference, "fused", None)
+    names = [k for k in (reference if fused is None else fused) if k in reference and k in measures and k != FUSED]
     return combined_score([empirical_p_values(reference[k], uncertainty_scores(measures, k)) for k in names], how)

@@ -32,8 +32,8 @@ class PredictionBatch:
         logits: (n, K) deterministic logits (no temperature).
         measures: per-image arrays: `p_max`, `pred`, and with MC dropout `p_max_mc`, `pred_mc`, `sigma_mc`,
             `entropy_mc`, `mutual_info_mc`, `variation_ratio_mc`, `probs_mc` (n, K); when the run has feature
-            statistics `energy`, `mahalanobis`, `gauss_density`, `knn`, and with validation reference scores the
-            fused `novelty`.
+            statistics `energy`, `mahalanobis`, `rel_mahalanobis`, `gauss_density`, `knn`, and with validation
+            reference scores the fused `novelty`.
         passes: (T, n, K) every MC pass, only when asked for (`keep_passes`).
     """
 

@@ -9,11 +9,11 @@ import numpy as np
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
 MEASURE_COLORS = {"p_max": "#000000", "p_max_mc": "#E69F00", "sigma_mc": "#56B4E9", "entropy_mc": "#009E73",
                   "mutual_info_mc": "#0072B2", "variation_ratio_mc": "#D55E00", "random": "#999999",
-                  "oracle": "#CC79A7", "energy": "#E69F00", "mahalanobis": "#56B4E9", "gauss_density": "#009E73",
-                  "knn": "#0072B2", "novelty": "#CC79A7", "set_size": "#D55E00"}
+                  "oracle": "#CC79A7", "energy": "#E69F00", "mahalanobis": "#56B4E9", "rel_mahalanobis": "#F0E442",
+                  "gauss_density": "#009E73", "knn": "#0072B2", "novelty": "#CC79A7", "set_size": "#D55E00"}
 # Feature-space scores reuse the palette dashed, set size dotted, the fused score thick: colour + line tell apart.
-MEASURE_LINES = {"energy": "--", "mahalanobis": "--", "gauss_density": "--", "knn": "--", "set_size": ":",
-                 "random": "--", "oracle": "--"}
+MEASURE_LINES = {"energy": "--", "mahalanobis": "--", "rel_mahalanobis": "--", "gauss_density": "--", "knn": "--",
+                 "set_size": ":", "random": "--", "oracle": "--"}
 
 
 def _line(name: str) -> dict:

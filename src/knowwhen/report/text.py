@@ -99,7 +99,9 @@ def _posthoc_line(info: dict) -> str:
     """The feature statistics and reference scores a run holds for the feature scores and the fused score."""
     f, r = info.get("features"), info.get("reference")
     parts = ([f"feature statistics of {f['images']} training images ({f['dims']} features, kNN bank {f['bank']})"]
-             if f else []) + ([f"reference scores of {r['images']} validation images"] if r else [])
+             if f else []) + ([f"reference scores of {r['images']} validation images; novelty fuses "
+                              + (", ".join(r["fused"]) if "fused" in r else "every measure (saved before the families)")]
+                             if r else [])
     return ("novelty scores: " + "; ".join(parts)) if parts else \
         "novelty scores: no feature statistics or reference scores (knowwhen refit fits them)"
 

@@ -5,13 +5,20 @@ compared with those of the training images. Every score is oriented higher = mor
 |-----------------|-----------------------------------------------------------------------------------------------|
 | `energy`        | -logsumexp_k z_k (Liu et al. 2020); needs no statistics                                         |
 | `mahalanobis`   | min_k sqrt((f - mu_k)' S^-1 (f - mu_k)), S the covariance shared by the classes (Lee et al. 2018) |
+| `rel_mahalanobis` | min_k (f - mu_k)' S^-1 (f - mu_k) - (f - mu_0)' S_0^-1 (f - mu_0): the squared distance to the nearest |
+|                 | class less that to one Gaussian of all training features (Ren et al. 2021, "relative Mahalanobis")  |
 | `gauss_density` | -log sum_k pi_k N(f; mu_k, S_k), one Gaussian per class (DDU, Mukhoti et al. 2023)              |
 | `knn`           | distance to the k-th nearest L2-normalised training feature (Sun et al. 2022)                  |
 
 The statistics come from running sums (`FeatureStats`), so the training set never has to fit in memory; the
 kNN bank is a seeded sample of at most BANK_SIZE training images. S_k is shrunk towards S with the weight of
 D images (D the feature dimension), ((n_k - 1) S_k + D S) / (n_k - 1 + D), plus a small ridge, so that it is
-defined for classes with fewer images than feature dimensions.
+defined for classes with fewer images than feature dimensions. The background Gaussian of `rel_mahalanobis` is the
+one with the moments of the class mixture, mu_0 = sum_k pi_k mu_k and S_0 = S + sum_k pi_k (mu_k - mu_0)(mu_k -
+mu_0)' (within- plus between-class covariance), so runs saved before it gain the score without a refit. Why it
+is there: features that every class shares (stroke thickness, overall size) inflate every class distance alike;
+subtracting the background distance cancels them, and on classes close to a known one (a held-out Pullover
+among Coats and Shirts) plain `mahalanobis` falls below chance while the relative one does not.
 """
 from __future__ import annotations
 
@@ -145,22 +152,38 @@ class FeatureScorer:
         self._shared_chol = torch.linalg.cholesky(torch.from_numpy(self.shared + ridge))
         self._class_chol = torch.linalg.cholesky(torch.from_numpy(self.per_class + ridge[None]))
         self._means = torch.from_numpy(self.means)
+        mean0, cov0 = self.background()
+        self._background_mean = torch.from_numpy(mean0)
+        self._background_chol = torch.linalg.cholesky(torch.from_numpy(cov0 + ridge))
         bank = torch.from_numpy(np.asarray(self.bank, np.float32))
         self._bank = nn.functional.normalize(bank, dim=1) if len(bank) else bank
+
+    def background(self) -> tuple[np.ndarray, np.ndarray]:
+        """(D,) mean and (D, D) covariance of the one Gaussian of all training features: the class mixture's."""
+        mean0 = self.priors @ self.means
+        between = self.means - mean0
+        return mean0, self.shared + (self.priors[:, None] * between).T @ between
 
     def scores(self, features, logits) -> dict[str, np.ndarray]:
         """{score name: (n,) values} for features (n, D) and dropout-off logits (n, K)."""
         f = torch.as_tensor(np.asarray(features), dtype=torch.float64)
         out = {"energy": -torch.logsumexp(torch.as_tensor(np.asarray(logits), dtype=torch.float64), 1).numpy()}
-        out["mahalanobis"] = self._mahalanobis(f)
+        class_sq = self._class_sq_distances(f)
+        out["mahalanobis"] = class_sq.min(1).values.sqrt().numpy()
+        out["rel_mahalanobis"] = (class_sq.min(1).values - self._background_sq_distance(f)).numpy()
         out["gauss_density"] = self._gauss_density(f)
         out["knn"] = self._knn(f.float())
         return out
 
-    def _mahalanobis(self, f: torch.Tensor) -> np.ndarray:
+    def _class_sq_distances(self, f: torch.Tensor) -> torch.Tensor:
+        """(n, K) squared Mahalanobis distances to the class means under the shared covariance."""
         diff = f[:, None, :] - self._means[None]                                      # (n, K, D)
         z = torch.linalg.solve_triangular(self._shared_chol, diff.reshape(-1, diff.shape[2]).T, upper=False)
-        return z.square().sum(0).reshape(len(f), -1).min(1).values.sqrt().numpy()
+        return z.square().sum(0).reshape(len(f), -1)
+
+    def _background_sq_distance(self, f: torch.Tensor) -> torch.Tensor:
+        z = torch.linalg.solve_triangular(self._background_chol, (f - self._background_mean).T, upper=False)
+        return z.square().sum(0)
 
     def _gauss_density(self, f: torch.Tensor) -> np.ndarray:
         dims, logs = f.shape[1], []

@@ -15,6 +15,14 @@ from __future__ import annotations
 import numpy as np
 
 COMBINATIONS = ("fisher", "min")
+# The fused families, each its scores in order of preference: the first a run has represents the family.
+FAMILIES = (("mutual_info_mc", "p_max"), ("energy",), ("rel_mahalanobis",), ("knn",))
+
+
+def fusion_members(available) -> tuple[str, ...]:
+    """The scores fused from those `available`: the first present of each family of FAMILIES."""
+    have = set(available)
+    return tuple(next(m for m in family if m in have) for family in FAMILIES if have & set(family))
 
 
 TAIL = 0.1  # the fraction of the largest reference scores whose mean excess sets the extrapolated tail
