@@ -168,9 +168,9 @@ class FeatureScorer:
         """{score name: (n,) values} for features (n, D) and dropout-off logits (n, K)."""
         f = torch.as_tensor(np.asarray(features), dtype=torch.float64)
         out = {"energy": -torch.logsumexp(torch.as_tensor(np.asarray(logits), dtype=torch.float64), 1).numpy()}
-        class_sq = self._class_sq_distances(f)
-        out["mahalanobis"] = class_sq.min(1).values.sqrt().numpy()
-        out["rel_mahalanobis"] = (class_sq.min(1).values - self._background_sq_distance(f)).numpy()
+        nearest_sq = self._class_sq_distances(f).min(1).values
+        out["mahalanobis"] = nearest_sq.sqrt().numpy()
+        out["rel_mahalanobis"] = (nearest_sq - self._background_sq_distance(f)).numpy()
         out["gauss_density"] = self._gauss_density(f)
         out["knn"] = self._knn(f.float())
         return out
