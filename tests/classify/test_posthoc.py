@@ -69,6 +69,27 @@ def test_a_reference_saved_before_the_families_keeps_fusing_every_measure(digits
     assert json.loads((old / "config.json").read_text())["reference"]["fused"] == list(kw.load_run(old).reference.fused)
 
 
+@pytest.mark.parametrize("fused", ['["mutual_info_mc", "no_such_measure"]', "not json", "[]", '[["knn"]]'])
+def test_a_reference_whose_fused_record_is_broken_is_refused_naming_the_file(digits_run, tmp_path, fused):
+    from safetensors.numpy import load_file, save_file
+
+    bad = tmp_path / "bad"
+    shutil.copytree(digits_run, bad)
+    arrays = load_file(str(bad / "reference.safetensors"))
+    save_file(arrays, str(bad / "reference.safetensors"), metadata={"info": "{}", "fused": fused})
+    with pytest.raises(kw.CheckpointError, match="reference.safetensors.*fused.*knowwhen refit"):
+        kw.load_run(bad)
+
+
+def test_an_old_reference_is_not_saved_as_if_it_recorded_its_fused_measures(digits_run, tmp_path):
+    from knowwhen.classify.features import Reference, save_reference
+
+    old = Reference(dict(kw.load_run(digits_run).reference), None)
+    with pytest.raises(ValueError, match="refit"):
+        save_reference(tmp_path, old, {})
+    assert not (tmp_path / "reference.safetensors").exists()
+
+
 def test_refit_gives_an_old_run_the_new_columns_and_changes_nothing_else(digits_run, tmp_path):
     old = tmp_path / "old"
     shutil.copytree(digits_run, old)

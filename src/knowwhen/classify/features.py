@@ -64,7 +64,7 @@ def save_features(run_dir: str | Path, scorer: FeatureScorer) -> None:
 
 def load_features(run_dir: str | Path) -> FeatureScorer | None:
     """The run's feature statistics, or None when it has none (trained before them; `knowwhen refit` adds them)."""
-    return _load(Path(run_dir) / FEATURES_FILE, FeatureScorer.from_arrays)
+    return _load(Path(run_dir) / FEATURES_FILE, lambda arrays, _metadata, _path: FeatureScorer.from_arrays(arrays))
 
 
 class Reference(dict):
@@ -96,39 +96,51 @@ def reference_scores(batches) -> Reference:
 
 
 def save_reference(run_dir: str | Path, reference: Reference, info: dict) -> None:
-    """Writes reference.safetensors atomically, `info` (images, MC passes) and the fused measures in its metadata."""
+    """Writes reference.safetensors atomically, `info` (images, MC passes) and the fused measures in its metadata.
+    A reference without recorded fused measures (an old one, loaded) is refused: saving it would record a rule
+    it was not made with; `reference_scores` makes a new one."""
     from safetensors.numpy import save_file
 
+    if reference.fused is None:
+        raise ValueError("this reference does not record which measures its novelty fuses (made before knowwhen "
+                         "recorded them); refit it (`knowwhen refit RUN --parts reference`) instead of saving it")
     with atomic_path(Path(run_dir) / REFERENCE_FILE) as tmp:
         save_file({k: np.ascontiguousarray(v, np.float64) for k, v in reference.items()}, str(tmp),
-                  metadata={"info": json.dumps(info), "fused": json.dumps(list(reference.fused or []))})
+                  metadata={"info": json.dumps(info), "fused": json.dumps(list(reference.fused))})
 
 
 def load_reference(run_dir: str | Path) -> Reference | None:
     """The run's validation reference scores, or None when it has none."""
     path = Path(run_dir) / REFERENCE_FILE
-    scores = _load(path, dict)
-    if scores is None:
-        return None
-    from safetensors import safe_open
+    return _load(path, _reference_from)
 
-    with safe_open(str(path), "np") as f:
-        fused = (f.metadata() or {}).get("fused")
+
+def _reference_from(scores: dict, metadata: dict, path: Path) -> Reference:
+    fused = metadata.get("fused")
     if fused is None:
         log.info("%s: made before knowwhen recorded which measures its novelty fuses, so it fuses every measure "
                  "(%d), as when it was made; `knowwhen refit %s --parts reference` fuses one per family instead.",
                  path, len([k for k in scores if k != FUSED]), path.parent)
-    return Reference(scores, None if fused is None else json.loads(fused))
+        return Reference(scores, None)
+    try:
+        names = json.loads(fused)
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not names or any(not isinstance(n, str) or n not in scores for n in names):
+        raise ValueError(f"metadata 'fused' = {fused!r} is not a list of the measures the file holds")
+    return Reference(scores, names)
 
 
 def _load(path: Path, build):
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    """build(arrays, metadata, path) of the safetensors file `path`, read once; None when there is no file."""
+    from safetensors import SafetensorError, safe_open
 
     if not path.exists():
         return None
     try:
-        return build(load_file(str(path)))
+        with safe_open(str(path), "np") as f:
+            arrays, metadata = {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
+        return build(arrays, metadata, path)
     except (SafetensorError, KeyError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: unreadable ({e}); delete it and run `knowwhen refit {path.parent}`.") \
             from None
