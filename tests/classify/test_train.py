@@ -208,3 +208,22 @@ def test_a_split_asked_for_but_empty_is_refused_before_anything_is_written(tmp_p
     with pytest.raises(kw.ConfigError, match=r"--val-fraction 0.01 of 40 images gives no val images"):
         kw.train(_cfg(data=kw.DataConfig(str(data), val_fraction=0.01), epochs=1), tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_time_limit_that_cuts_training_short_is_said_and_recorded(tmp_path, caplog):
+    # 0.2 s for 200 epochs of digits: the limit stops it, and the user must hear which epoch it cut short
+    cfg = _cfg(epochs=200, max_minutes=0.2 / 60, patience=None, batch_size=16)
+    with caplog.at_level(logging.WARNING, logger="knowwhen"):
+        kw.train(cfg, tmp_path / "r")
+    said = [r.getMessage() for r in caplog.records if "time limit" in r.getMessage()]
+    assert len(said) == 1 and "of 200" in said[0] and "--max-minutes" in said[0], caplog.text
+    stopped = json.loads((tmp_path / "r" / "config.json").read_text())["metrics"]["stopped_at_time_limit"]
+    assert stopped["of_epochs"] == 200 and 1 <= stopped["epoch"] < 200 and stopped["max_minutes"] == 0.2 / 60
+    assert 1 <= stopped["batches"] <= stopped["of_batches"]
+
+
+def test_a_time_limit_that_is_not_reached_says_nothing(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="knowwhen"):
+        kw.train(_cfg(epochs=2, max_minutes=30), tmp_path / "r")
+    assert "time limit" not in caplog.text
+    assert "stopped_at_time_limit" not in json.loads((tmp_path / "r" / "config.json").read_text())["metrics"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from ..atomic import atomic_path
 from ..tables import write_rows_csv
 from .rundir import METRICS, RESUME, save_weights
 
+log = logging.getLogger("knowwhen")
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 
 
@@ -78,3 +80,36 @@ class ResumeState(L.Callback):
             return
         with atomic_path(self.path) as tmp:
             trainer.save_checkpoint(tmp)
+
+
+class TimeLimitNotice(L.Callback):
+    """Says when the time limit (`max_minutes`) stopped training, and which epoch it cut short: that epoch saw
+    only part of the training images, and its weights may be the ones kept, so a run that trained less than
+    asked must not pass for a complete one. `stopped` holds what happened, for the run's config.json."""
+
+    def __init__(self, max_minutes: float, epochs: int):
+        self.max_minutes, self.epochs = max_minutes, epochs
+        self.batches, self.epoch, self.stopped = 0, 0, None
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.batches, self.epoch = 0, trainer.current_epoch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.batches += 1
+
+    def on_train_end(self, trainer, pl_module):
+        from lightning.pytorch.callbacks import Timer
+
+        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+        total = trainer.num_training_batches
+        complete = self.epoch + 1 >= self.epochs and self.batches >= total
+        if timer is None or complete or timer.time_remaining("train") > 0:
+            return
+        self.stopped = {"epoch": self.epoch + 1, "of_epochs": self.epochs, "batches": self.batches,
+                        "of_batches": int(total), "max_minutes": self.max_minutes}
+        if trainer.is_global_zero:
+            part = "" if self.batches >= total else f", after {self.batches} of its {total} batches"
+            log.warning("training stopped at its time limit (%g min) in epoch %d of %d%s; the weights kept are "
+                        "the best epoch's so far%s. Raise --max-minutes to train every epoch.", self.max_minutes,
+                        self.epoch + 1, self.epochs, part,
+                        " (it may be this cut-short one)" if self.batches < total else "")

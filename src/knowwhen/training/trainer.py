@@ -6,7 +6,7 @@ import warnings
 from datetime import timedelta
 from pathlib import Path
 
-from .callbacks import METRIC_COLUMNS, BestWeights, EpochMetrics, ResumeState
+from .callbacks import METRIC_COLUMNS, BestWeights, EpochMetrics, ResumeState, TimeLimitNotice
 
 
 def make_trainer(config, out: Path, monitor: str, has_val: bool, columns: tuple[str, ...] = METRIC_COLUMNS):
@@ -20,6 +20,8 @@ def make_trainer(config, out: Path, monitor: str, has_val: bool, columns: tuple[
     if config.patience is not None:
         callbacks.append(EarlyStopping(monitor, patience=config.patience, check_on_train_epoch_end=not has_val))
     callbacks.append(ResumeState(out))
+    if config.max_minutes:
+        callbacks.append(TimeLimitNotice(config.max_minutes, config.epochs))
     from .progress import EpochBar, progress_callbacks
 
     callbacks += progress_callbacks(config.progress, columns[1:-2])  # the logged metrics, without epoch, lr, seconds
