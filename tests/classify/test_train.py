@@ -227,3 +227,10 @@ def test_a_time_limit_that_is_not_reached_says_nothing(tmp_path, caplog):
         kw.train(_cfg(epochs=2, max_minutes=30), tmp_path / "r")
     assert "time limit" not in caplog.text
     assert "stopped_at_time_limit" not in json.loads((tmp_path / "r" / "config.json").read_text())["metrics"]
+
+
+def test_the_train_command_says_when_the_time_limit_cut_it_short(tmp_path):
+    r = CliRunner().invoke(app, ["train", "digits", "--model", "mlp", "--epochs", "200", "--max-minutes", "0.003",
+                                 "--batch-size", "16", "--out", str(tmp_path / "r"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "stopped by the time limit (0.003 min) in epoch" in r.output and "of 200" in r.output, r.output

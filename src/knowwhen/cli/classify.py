@@ -123,6 +123,10 @@ def _print_result(run_dir: Path) -> None:
     parts = [f"{k} {m[k]:.4f}" for k in ("val_acc", "test_acc") if k in m]
     typer.echo(f"saved run {run_dir} (best epoch {epoch_number(m)} of {m.get('epochs_run')}, "
                f"{payload.get('train_seconds', 0):.0f} s): {', '.join(parts) or 'no held-out images'}")
+    cut = m.get("stopped_at_time_limit")
+    if cut:
+        typer.echo(f"  stopped by the time limit ({cut['max_minutes']:g} min) in epoch {cut['epoch']} of "
+                   f"{cut['of_epochs']}, after {cut['batches']} of its {cut['of_batches']} batches")
 
 
 @app.command()
