@@ -28,21 +28,20 @@ import knowwhen as kw
 from knowwhen.data.builtin import fashion_mnist_available
 from knowwhen.classify.leave_one_out import _slug, auroc_table, novelty_experiment
 from knowwhen.evaluation.novelty import novelty_metrics
-from knowwhen.uncertainty.fusion import combined_score, empirical_p_values
+from knowwhen.uncertainty.fusion import combined_score, empirical_p_values, fusion_members
 from knowwhen.uncertainty.measures import CONFIDENCE_MEASURES, FEATURE_SCORES, MEASURES
 
 # Fusions compared with the default (Fisher over one score per family, `knowwhen.uncertainty.fusion.FAMILIES`).
 FUSIONS = {
     "fisher_every_measure": ("fisher", None),  # the default before the families: every score the reference holds
     "min_every_measure": ("min", None),
-    "fisher_every_measure_but_mahalanobis": ("fisher", ("p_max", "p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc",
-                                                        "variation_ratio_mc", "energy", "rel_mahalanobis",
-                                                        "gauss_density", "knn")),
+    "fisher_every_measure_but_mahalanobis": ("fisher", tuple(m for m in (*MEASURES, *FEATURE_SCORES)
+                                                        if m != "mahalanobis")),
     "fisher_mc_features": ("fisher", ("p_max", "mutual_info_mc", "entropy_mc", "energy", "mahalanobis",
                                       "gauss_density", "knn")),
     "fisher_families_p_max": ("fisher", ("p_max", "energy", "rel_mahalanobis", "knn")),
     "fisher_mi_rel_mahalanobis_knn": ("fisher", ("mutual_info_mc", "rel_mahalanobis", "knn")),
-    "min_families": ("min", ("mutual_info_mc", "energy", "rel_mahalanobis", "knn")),
+    "min_families": ("min", fusion_members((*MEASURES, *FEATURE_SCORES))),
 }
 
 

@@ -17,9 +17,9 @@ from ..data.splits import SPLITS, Split, split_for_config
 from ..errors import ConfigError
 from ..models import check_model_task, create_model
 from ..seed import seed_everything
-from ..training.callbacks import BestWeights, EpochMetrics, TimeLimitNotice
+from ..training.callbacks import EpochMetrics
 from ..training.rundir import RESUME, prepare_run_dir, resume_message, write_config
-from ..training.trainer import make_trainer, quiet_lightning
+from ..training.trainer import make_trainer, quiet_lightning, training_metrics
 from .holdout import MIN_TEMPERATURE_IMAGES, split_metrics, temperature_note
 from .posthoc import fit_posthoc
 from .run import load_run
@@ -138,13 +138,8 @@ def train_network(config: TrainConfig, out: str | Path, dataset: ImageDataset | 
 
 def _final(trainer, out: Path, ds: ImageDataset, split: Split, config: TrainConfig, posthoc: bool) -> dict:
     """Metrics of the best epoch on validation and test, and the training time over all sessions."""
-    best = next(c for c in trainer.callbacks if isinstance(c, BestWeights))
     epochs = next(c for c in trainer.callbacks if isinstance(c, EpochMetrics))
-    metrics = {"best_epoch": best.best_epoch, "epochs_run": trainer.current_epoch,
-               "stopped_early": bool(trainer.should_stop and trainer.current_epoch < config.epochs)}
-    limit = next((c for c in trainer.callbacks if isinstance(c, TimeLimitNotice)), None)
-    if limit is not None and limit.stopped:
-        metrics["stopped_at_time_limit"] = limit.stopped
+    metrics = training_metrics(trainer, config.epochs)
     # Summed from metrics.csv so that time spent before a --resume counts too.
     seconds = sum(float(r["seconds"]) for r in epochs.rows)
     return finish_run(out, ds, split, config, metrics, seconds, posthoc)

@@ -18,9 +18,9 @@ from ..seed import seed_everything
 from ..data.fingerprint import series_fingerprint
 from ..data.series import (Series, Windows, inverse_transform, make_windows, open_configured_series, targets,
                            time_at, time_step, transform_series)
-from ..training.callbacks import BestWeights, EpochMetrics
+from ..training.callbacks import EpochMetrics
 from ..training.rundir import RESUME, prepare_run_dir, resume_message, resumed_config, write_config
-from ..training.trainer import make_trainer, quiet_lightning
+from ..training.trainer import make_trainer, quiet_lightning, training_metrics
 from .run import TASK, load_forecaster, target_index
 
 log = logging.getLogger("knowwhen")
@@ -192,11 +192,9 @@ def _final(trainer, out: Path, series: Series, w: Windows, config: ForecastConfi
     from .metrics import mae, rmse
     from .predict import model_forecast
 
-    best = next(c for c in trainer.callbacks if isinstance(c, BestWeights))
     epochs = next(c for c in trainer.callbacks if isinstance(c, EpochMetrics))
     run = load_forecaster(out, allow_incomplete=True)
-    metrics = {"best_epoch": best.best_epoch, "epochs_run": trainer.current_epoch,
-               "stopped_early": bool(trainer.should_stop and trainer.current_epoch < config.epochs)}
+    metrics = training_metrics(trainer, config.epochs)
     residuals, inverse = {}, inverse_transform(config.series.transform)
     for part in ("train", "val", "test"):
         idx = getattr(w, part)

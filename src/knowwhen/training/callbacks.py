@@ -108,8 +108,8 @@ class TimeLimitNotice(L.Callback):
         self.stopped = {"epoch": self.epoch + 1, "of_epochs": self.epochs, "batches": self.batches,
                         "of_batches": int(total), "max_minutes": self.max_minutes}
         if trainer.is_global_zero:
-            part = "" if self.batches >= total else f", after {self.batches} of its {total} batches"
+            cut = self.batches < total
             log.warning("training stopped at its time limit (%g min) in epoch %d of %d%s; the weights kept are "
                         "the best epoch's so far%s. Raise --max-minutes to train every epoch.", self.max_minutes,
-                        self.epoch + 1, self.epochs, part,
-                        " (it may be this cut-short one)" if self.batches < total else "")
+                        self.epoch + 1, self.epochs, f", after {self.batches} of its {total} batches" if cut else "",
+                        " (it may be this cut-short one)" if cut else "")

@@ -36,6 +36,18 @@ def make_trainer(config, out: Path, monitor: str, has_val: bool, columns: tuple[
     )
 
 
+def training_metrics(trainer, epochs: int) -> dict:
+    """What config.json records of how training ended, for either task: the best epoch (index from 0), the epochs
+    run, whether early stopping ended it, and where the time limit cut it short (`TimeLimitNotice`), if it did."""
+    best = next(c for c in trainer.callbacks if isinstance(c, BestWeights))
+    metrics = {"best_epoch": best.best_epoch, "epochs_run": trainer.current_epoch,
+               "stopped_early": bool(trainer.should_stop and trainer.current_epoch < epochs)}
+    limit = next((c for c in trainer.callbacks if isinstance(c, TimeLimitNotice)), None)
+    if limit is not None and limit.stopped:
+        metrics["stopped_at_time_limit"] = limit.stopped
+    return metrics
+
+
 def quiet_lightning() -> None:
     """Lightning's INFO banners and the warnings that do not apply to knowwhen's loaders, silenced."""
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
