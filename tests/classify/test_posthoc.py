@@ -81,6 +81,17 @@ def test_a_reference_whose_fused_record_is_broken_is_refused_naming_the_file(dig
         kw.load_run(bad)
 
 
+def test_the_reference_file_records_its_fused_measures_once(digits_run):
+    from safetensors import safe_open
+
+    with safe_open(str(digits_run / "reference.safetensors"), "np") as f:
+        metadata = f.metadata()
+    fused = ["mutual_info_mc", "energy", "rel_mahalanobis", "knn"]
+    assert json.loads(metadata["fused"]) == fused
+    assert "fused" not in json.loads(metadata["info"])
+    assert json.loads((digits_run / "config.json").read_text())["reference"]["fused"] == fused
+
+
 def test_an_old_reference_is_not_saved_as_if_it_recorded_its_fused_measures(digits_run, tmp_path):
     from knowwhen.classify.features import Reference, save_reference
 
