@@ -97,8 +97,9 @@ def reference_scores(batches) -> Reference:
 
 def save_reference(run_dir: str | Path, reference: Reference, info: dict) -> None:
     """Writes reference.safetensors atomically, `info` (images, MC passes) and the fused measures in its metadata
-    (once, under `fused`: a `fused` key of `info`, which config.json also gets, is not written twice). A reference without recorded fused measures (an old one, loaded) is refused: saving it would record a rule
-    it was not made with; `reference_scores` makes a new one."""
+    (once, under `fused`: a `fused` key of `info`, which config.json also gets, is not written twice). A reference
+    without recorded fused measures (an old one, loaded) is refused: saving it would record a rule it was not made
+    with; `reference_scores` makes a new one."""
     from safetensors.numpy import save_file
 
     if reference.fused is None:
