@@ -131,7 +131,9 @@ def main() -> None:
     print("per class, the best score:", winner)
     far_mean = {m: round(float(np.mean([f[m] for f in far.values()])), 4) for m in next(iter(far.values()))}
     print("far-away digits, mean AUROC over the 10 runs:", far_mean)
-    suffix = (f"_{args.model}" if args.model != "cnn" else "") + (f"_ensemble{args.ensemble}" if args.ensemble > 1 else "") + (f"_epochs{args.epochs}" if args.epochs != 2 else "")
+    suffix = "".join(part for part, asked in ((f"_{args.model}", args.model != "cnn"),
+                                              (f"_ensemble{args.ensemble}", args.ensemble > 1),
+                                              (f"_epochs{args.epochs}", args.epochs != 2)) if asked)
     write_result(f"novelty_fashion_mnist{suffix}", {
         "dataset": name, "model": args.model, "epochs_per_class": args.epochs, "mc_passes": args.mc,
         "ensemble_members": args.ensemble,

@@ -96,10 +96,9 @@ def reference_scores(batches) -> Reference:
 
 
 def save_reference(run_dir: str | Path, reference: Reference, info: dict) -> None:
-    """Writes reference.safetensors atomically, `info` (images, MC passes) and the fused measures in its metadata
-    (once, under `fused`: a `fused` key of `info`, which config.json also gets, is not written twice). A reference
-    without recorded fused measures (an old one, loaded) is refused: saving it would record a rule it was not made
-    with; `reference_scores` makes a new one."""
+    """Writes reference.safetensors atomically, `info` (images, MC passes) and the fused measures in its metadata.
+    A reference without recorded fused measures (an old one, loaded) is refused: saving it would record a rule
+    it was not made with; `reference_scores` makes a new one."""
     from safetensors.numpy import save_file
 
     if reference.fused is None:
@@ -107,8 +106,7 @@ def save_reference(run_dir: str | Path, reference: Reference, info: dict) -> Non
                          "recorded them); refit it (`knowwhen refit RUN --parts reference`) instead of saving it")
     with atomic_path(Path(run_dir) / REFERENCE_FILE) as tmp:
         save_file({k: np.ascontiguousarray(v, np.float64) for k, v in reference.items()}, str(tmp),
-                  metadata={"info": json.dumps({k: v for k, v in info.items() if k != "fused"}),
-                            "fused": json.dumps(list(reference.fused))})
+                  metadata={"info": json.dumps(info), "fused": json.dumps(list(reference.fused))})
 
 
 def load_reference(run_dir: str | Path) -> Reference | None:

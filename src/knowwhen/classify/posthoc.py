@@ -83,11 +83,11 @@ def _reference(run: Run, ds: ImageDataset, split: Split, mc: int, progress: bool
              f"{run.samples(mc)} samples" if run.samples(mc) else "no MC")
     run.reference = None  # the reference batches must not carry a fused score of an older reference
     ref = reference_scores(predict_dataset(run, ds.subset(split.val), mc=mc or None, seed=0, progress=progress))
-    info = {"images": len(split.val), "mc_passes": mc or None, "measures": sorted(ref), "fused": list(ref.fused)}
+    info = {"images": len(split.val), "mc_passes": mc or None, "measures": sorted(ref)}
     log.info("the fused novelty score combines %s (Fisher's method; one score per family)", ", ".join(ref.fused))
     save_reference(run.path, ref, info)
     run.reference = ref
-    return info
+    return {**info, "fused": list(ref.fused)}  # config.json's record; the file keeps its own under `fused`
 
 
 def _calibration(run: Run, ds: ImageDataset, split: Split, mc: int, progress: bool) -> dict:
