@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+from .errors import ConfigError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -50,3 +52,28 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def check_output_file(path: str | os.PathLike, flag: str) -> None:
+    """A ConfigError naming `flag` unless a file can be written at `path`: it is no folder, and no file stands where
+    one of its folders should be. Checked before anything is written, so a rejected command leaves nothing."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path} is a folder; name a file in it, e.g. {path / 'predictions.csv'}.")
+    _check_parents(path, flag)
+
+
+def check_output_dir(path: str | os.PathLike, flag: str) -> None:
+    """A ConfigError naming `flag` unless `path` is a folder or can be made one (no file stands in its way)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path} is a file; name a folder (it is made when missing).")
+    _check_parents(path, flag)
+
+
+def _check_parents(path: Path, flag: str) -> None:
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{flag} {path}: {parent} is a file, not a folder; choose another path.")
+            return

@@ -25,6 +25,18 @@ def _check(ok: bool, name: str, value: Any, fix: str) -> None:
         raise ConfigError(f"`{name}` is {value!r}; {fix}")
 
 
+def check_counts(**counts) -> None:
+    """A ConfigError naming the option (`batch_size` as --batch-size) for a count below its least value: `mc` >= 0
+    (0: no MC dropout), every other >= 1. Options objects call it before anything is written."""
+    import numbers
+
+    for name, value in counts.items():
+        least = 0 if name == "mc" else 1
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+            fix = "0 for none or a number of passes, e.g. 100" if name == "mc" else "an integer >= 1"
+            raise ConfigError(f"--{name.replace('_', '-')} {value}: use {fix}.")
+
+
 def _check_fraction(name: str, value: float, upper_open: bool = True) -> None:
     ok = isinstance(value, (int, float)) and 0 <= value < 1 if upper_open else 0 <= value <= 1
     _check(ok, name, value, "use a value in [0, 1).")

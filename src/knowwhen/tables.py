@@ -72,5 +72,10 @@ def write_rows_csv(path: Path, rows: list[dict], columns=None) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns or rows[0]), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
     write_text_atomic(path, buf.getvalue())
+
+
+def _cell(value):
+    """A float to 9 significant digits, as every CSV of knowwhen writes numbers; anything else as it is."""
+    return f"{value:.9g}" if isinstance(value, (float, np.floating)) else value

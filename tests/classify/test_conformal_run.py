@@ -86,6 +86,12 @@ def test_evaluate_coverage_from_the_set_column_equals_metrics(cal_run, tmp_path)
     # the held-out class is novel, and set_size is scored as a novelty measure
     novelty = {n["measure"]: n for n in csv.DictReader(open(tmp_path / "ev" / "novelty.csv"))}
     assert "set_size" in novelty and 0 <= float(novelty["set_size"]["auroc"]) <= 1
+    from sklearn.metrics import roc_auc_score  # set_size scored with empty sets as the most uncertain
+
+    size = np.array([float(row["set_size"]) for row in rows])
+    is_novel = np.array([row["label"] not in run.class_names for row in rows])
+    doubt = np.where(size == 0, size.max() + 1, size)
+    assert float(novelty["set_size"]["auroc"]) == pytest.approx(roc_auc_score(is_novel, doubt))
     assert "Conformal prediction sets" in (tmp_path / "ev" / "report.html").read_text()
 
 
@@ -101,8 +107,27 @@ def test_sets_match_an_independent_fit_on_the_saved_calibration(cal_run, tmp_pat
     cal = load_calibration(run)
     clf = ConformalClassifier("lac", 0.2).fit(cal.probs["mc"], cal.labels, cal.keys)
     probs = np.array([[float(row[f"prob_{c}"]) for c in run.class_names] for row in rows])
-    expected = ["|".join(np.asarray(run.class_names)[s]) for s in clf.predict_sets(probs / probs.sum(1, keepdims=True))]
+    expected = ["|".join(np.asarray(run.class_names)[s]) or "{}"
+                for s in clf.predict_sets(probs / probs.sum(1, keepdims=True))]
     assert sum(e != row["set"] for e, row in zip(expected, rows)) <= 1  # 9 written digits may move one borderline
+    assert any(row["set"] == "{}" for row in rows)  # LAC: some images get no class, written as {} ...
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "p.csv")
+    assert table["set"].notna().all() and (table["set"] == "{}").sum() == sum(row["set"] == "{}" for row in rows)
+
+
+def test_an_image_gets_its_aps_set_wherever_it_sits(cal_run, tmp_path):
+    """The APS uniform is keyed by the image's id, not its row: the same images in reverse order get the same sets."""
+    out, ds = cal_run
+    run, idx = kw.load_run(out), np.arange(200)
+    opts = kw.PredictOptions(mc=MC, progress=False, conformal=ConformalOptions("aps", 0.1))
+    kw.write_predictions(run, ds.subset(idx), tmp_path / "a.csv", opts)
+    kw.write_predictions(run, ds.subset(idx[::-1].copy()), tmp_path / "b.csv", opts)
+    a = {r["id"]: r["set"] for r in csv.DictReader(open(tmp_path / "a.csv"))}
+    b = {r["id"]: r["set"] for r in csv.DictReader(open(tmp_path / "b.csv"))}
+    assert a == b and len(a) == 200
+    assert all(s != "{}" for s in a.values())  # randomised APS sets are never empty
 
 
 def test_conformal_refits_on_other_labelled_data_and_refuses_training_images(cal_run, tmp_path):

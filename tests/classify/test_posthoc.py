@@ -45,8 +45,20 @@ def _fisher_by_hand(ref, row, names) -> float:
     p = []
     for name in names:
         s = -float(row[name]) if name in ("p_max", "p_max_mc") else float(row[name])
-        p.append((1 + np.sum(ref[name] >= s - 1e-6 * abs(s))) / (len(ref[name]) + 1))
+        p.append(_p_by_hand(list(ref[name]), s))
     return -np.log10(combine_pvalues(p).pvalue)
+
+
+def _p_by_hand(ref: list, s: float) -> float:
+    """The README's p-value: the conformal count at each reference score, linear between two, exponential beyond."""
+    n, step = len(ref), lambda u: (1 + sum(r >= u for r in ref)) / (len(ref) + 1)
+    if s <= min(ref):
+        return 1.0
+    top = sorted(ref)[-max(2, int(np.ceil(0.1 * n))):]
+    if s > max(ref):
+        return step(max(ref)) * np.exp(-(s - max(ref)) / np.mean([t - top[0] for t in top]))
+    lo, hi = max(r for r in ref if r <= s), min(r for r in ref if r > s) if s < max(ref) else max(ref)
+    return step(lo) if hi == lo else step(lo) + (s - lo) / (hi - lo) * (step(hi) - step(lo))
 
 
 def test_a_reference_saved_before_the_families_keeps_fusing_every_measure(digits_run, tmp_path):
@@ -172,5 +184,11 @@ def test_evaluate_reports_the_mc_mean_before_and_after_its_temperature(digits_ru
     summary = kw.evaluate_run(kw.load_run(digits_run), kw.open_dataset("digits"), tmp_path, mc=10, progress=False,
                               report=False)
     cal = summary["calibration"]
-    assert {"softmax_untempered", "softmax_tempered", "mc_mean", "mc_temperature_scaled"} <= set(cal)
-    assert summary["mc_temperature_fitted"] and cal["mc_mean"]["nll"] != cal["mc_temperature_scaled"]["nll"]
+    assert {"softmax_untempered", "softmax_tempered", "mc_mean", "mc_mean_softmax_temperature"} <= set(cal)
+    assert summary["mc_temperature_fitted"] and cal["mc_mean"]["nll"] != cal["mc_mean_softmax_temperature"]["nll"]
+    # mc_mean is the p* written in predictions.csv: its NLL recomputed from the prob_ columns
+    rows = _rows(tmp_path / "predictions.csv")
+    run = kw.load_run(digits_run)
+    known = [r for r in rows if r["label"] in run.class_names]
+    p_true = [float(r[f"prob_{r['label']}"]) for r in known]
+    assert cal["mc_mean"]["nll"] == pytest.approx(-np.mean(np.log(p_true)), rel=1e-4)

@@ -137,3 +137,31 @@ def test_predict_with_mc_from_the_cli(digits_run, tmp_path):
     assert r.exit_code == 0, r.output
     row = next(csv.DictReader(open(tmp_path / "p.csv")))
     assert {"sigma_mc", "mutual_info_mc", "variation_ratio_mc"} <= set(row)
+
+
+@pytest.mark.parametrize("bad, said", [(["--mc", "-1"], "--mc -1"), (["--part-size", "0"], "--part-size 0"),
+                                       (["--batch-size", "0"], "--batch-size 0"), (["--alpha", "0.1"], "--conformal"),
+                                       (["--out-folder"], "is a folder")])
+def test_a_rejected_prediction_writes_nothing_and_the_corrected_one_runs(digits_run, tmp_path, bad, said):
+    out = tmp_path / "p.csv"
+    args = ["--out", str(tmp_path)] if bad == ["--out-folder"] else [*bad, "--out", str(out)]
+    r = runner.invoke(app, ["predict", str(digits_run), "digits", "--mc", "3", *args])
+    assert r.exit_code == 2 and r.stderr.startswith("error:") and said in r.stderr, r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+    r = runner.invoke(app, ["predict", str(digits_run), "digits", "--mc", "3", "--out", str(out), "--quiet"])
+    assert r.exit_code == 0 and out.exists(), r.output
+
+
+def test_settings_that_would_be_ignored_are_refused(digits_run, tmp_path):
+    r = runner.invoke(app, ["train", "digits", "--epochs", "0", "--out", str(tmp_path / "r")])
+    assert r.exit_code == 2 and "`epochs` is 0" in r.stderr and not (tmp_path / "r").exists()
+    cal = (digits_run / "calibration.safetensors").read_bytes()
+    r = runner.invoke(app, ["conformal", str(digits_run), "digits", "--method", "foo", "--mc", "0"])
+    assert r.exit_code == 2 and "--method 'foo'" in r.stderr and "--conformal" not in r.stderr
+    assert (digits_run / "calibration.safetensors").read_bytes() == cal  # nothing recalibrated
+
+
+def test_info_counts_the_best_epoch_from_one(digits_run):
+    best = kw.load_run(digits_run).metrics["best_epoch"]
+    r = runner.invoke(app, ["info", str(digits_run)])
+    assert r.exit_code == 0 and f"best_epoch     {best + 1} (counted from 1" in r.output, r.output

@@ -238,3 +238,78 @@ def test_two_processes_screen_as_one(digits_run, tmp_path):
     assert r.stdout.count("1152 cells in 96 wells") == 1      # one process summarises
     for name in ("cells.csv", "wells.csv", "plates.csv"):
         assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+
+
+def _mixed_plate(path, wells, cells=4):
+    x = kw.open_dataset("digits").images(np.arange(len(wells) * cells))[:, 0]
+    np.savez(path, x=x, Metadata_Plate=np.array(["P1"] * len(x)),
+             Metadata_Well=np.repeat(np.array(wells), cells))
+    return path
+
+
+def test_well_names_are_one_well_however_spelled_and_impossible_wells_are_refused(digits_run, tmp_path, caplog):
+    import logging
+
+    # A1 and A01 (and a01) are one well: 64 wells, not 112 halves
+    wells = [f"{r}{c}" for r in "ABCDEFGH" for c in range(1, 9)]
+    spelled = wells + [f"{w[0]}{int(w[1:]):02d}" for w in wells[:48]] + ["a01"]
+    data = _mixed_plate(tmp_path / "m.npz", spelled)
+    with caplog.at_level(logging.INFO, logger="knowwhen"):
+        r = runner.invoke(app, ["screen", str(digits_run), str(data), "--mc", "0", "--out", str(tmp_path / "o"),
+                                "--controls", "A1,b01", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "64 wells of 1 plate" in r.output
+    assert "96-well plate layout (8 rows x 12 columns); 49 other spelling(s)" in caplog.text
+    got = _wells(tmp_path / "o")
+    assert set(got) == {f"{w[0]}{int(w[1:]):02d}" for w in wells} and got["A01"]["cells"] == "12"
+    assert got["A01"]["control"] == "True" and got["B01"]["control"] == "True"
+    summary = json.loads((tmp_path / "o" / "screen.json").read_text())
+    assert summary["plate_layout"] == {"wells": 96, "rows": 8, "columns": 12}
+    # a well past column 12 or row H makes it a 384-well plate; Z99 is no well of any plate
+    data = _mixed_plate(tmp_path / "p.npz", ["A01", "P24"])
+    r = runner.invoke(app, ["screen", str(digits_run), str(data), "--mc", "0", "--out", str(tmp_path / "p"),
+                            "--quiet"])
+    assert r.exit_code == 0 and json.loads((tmp_path / "p" / "screen.json").read_text())["plate_layout"]["wells"] == 384
+    data = _mixed_plate(tmp_path / "z.npz", ["A01", "Z99"])
+    r = runner.invoke(app, ["screen", str(digits_run), str(data), "--mc", "0", "--out", str(tmp_path / "z")])
+    assert r.exit_code == 2 and "'Z99' is not a well" in r.stderr and "Metadata_Well" in r.stderr
+    assert not (tmp_path / "z").exists()
+    r = runner.invoke(app, ["screen", str(digits_run), str(tmp_path / "m.npz"), "--mc", "0", "--out",
+                            str(tmp_path / "c"), "--controls", "A01,B01,Z99"])
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.exit_code == 2 and len(errors) == 1 and "Z99" in errors[0] and "Traceback" not in r.stderr
+    r = runner.invoke(app, ["screen", str(digits_run), str(tmp_path / "m.npz"), "--mc", "0", "--out",
+                            str(tmp_path / "c"), "--controls", "A01,H12"])
+    assert r.exit_code == 2 and "H12" in r.stderr and "hold no image" in r.stderr
+
+
+@pytest.mark.parametrize("bad", [["--mc", "-1"], ["--part-size", "0"], ["--batch-size", "0"], ["--out-file"]])
+def test_a_rejected_screen_writes_nothing_and_the_corrected_command_runs(digits_run, tmp_path, bad):
+    data = _plate(tmp_path / "p.npz", cells=3)
+    out = tmp_path / "o"
+    if bad == ["--out-file"]:
+        (tmp_path / "file").write_text("x")
+        args, bad_out = [], tmp_path / "file"
+    else:
+        args, bad_out = bad, out
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = runner.invoke(app, ["screen", str(digits_run), str(data), "--mc", "5", *args, "--out", str(bad_out)])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("error:") and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, no hidden parts folder
+    if bad == ["--out-file"]:
+        assert (tmp_path / "file").read_text() == "x" and "is a file" in r.stderr
+    r = runner.invoke(app, ["screen", str(digits_run), str(data), "--mc", "5", "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+
+
+def test_cell_flags_are_booleans_and_well_numbers_have_nine_digits(screened):
+    import pyarrow.parquet as pq
+
+    out, _ = screened
+    schema = pq.read_schema(out / "cells.parquet")
+    assert str(schema.field("novel").type) == "bool" and str(schema.field("control").type) == "bool"
+    rows = list(csv.DictReader(open(out / "wells.csv")))
+    digits = [len(v.lstrip("-").split("e")[0].replace(".", "").lstrip("0")) for r in rows
+              for k, v in r.items() if k.startswith(("p_value", "q_value", "mean_", "frac_", "ci_"))]
+    assert max(digits) <= 9 and max(digits) >= 8

@@ -30,14 +30,29 @@ def test_raps_with_no_penalty_is_aps():
     np.testing.assert_array_equal(class_scores(p, "raps", u, k_reg=2, lam=0.0), class_scores(p, "aps", u))
 
 
-def test_randomisation_shrinks_aps_sets():
+def test_randomised_aps_keeps_the_top_class_so_its_sets_are_never_empty():
     cal = np.tile([0.5, 0.3, 0.2], (19, 1))                            # 19 identical images of class 0
     test = np.tile([0.5, 0.3, 0.2], (200, 1))
     plain = ConformalClassifier("aps", 0.1, randomized=False).fit(cal, np.zeros(19, int))
     randomised = ConformalClassifier("aps", 0.1, randomized=True).fit(cal, np.zeros(19, int))
     assert plain.predict_sets(test).sum(1).tolist() == [1] * 200       # every set is {class 0}
-    sizes = randomised.predict_sets(test).sum(1)
-    assert sizes.max() <= 1 and sizes.mean() < 1                        # some sets are empty: smaller on average
+    # U * 0.5 above the threshold would empty the set: the most probable class is kept instead
+    u = uniforms(200, 0, stream=1)
+    assert (u * 0.5 > randomised.threshold_).any()
+    assert randomised.predict_sets(test)[:, 0].all()
+
+
+def test_only_lac_sets_are_empty_and_coverage_holds(digits_probs):
+    p, y = digits_probs
+    cal, test = np.arange(0, 450), np.arange(450, len(y))
+    for method in ("aps", "raps", "lac"):
+        clf = ConformalClassifier(method, 0.1).fit(p[cal], y[cal], cal)
+        sets = clf.predict_sets(p[test], test)
+        assert sets[np.arange(len(test)), y[test]].mean() >= 0.9 - 3 * np.sqrt(0.1 * 0.9 / len(test))
+        if method == "lac":
+            assert (sets.sum(1) == 0).any()   # no class reaches 1 - q: the model can name none
+        else:
+            assert (sets.sum(1) >= 1).all() and sets[np.arange(len(test)), p[test].argmax(1)].all()
 
 
 def test_uniforms_follow_the_image_not_the_batch():
@@ -101,3 +116,13 @@ def test_uniforms_are_uniform_and_independent_of_their_neighbours():
     assert kstest(u, "uniform").pvalue > 1e-3
     assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.03
     assert not np.array_equal(u, uniforms(20_000, seed=4, stream=1))
+
+
+def test_the_small_class_warning_names_the_classes(caplog):
+    import logging
+
+    p = np.random.default_rng(0).dirichlet(np.ones(3), size=30)
+    y = np.array([0] * 25 + [1] * 3 + [2] * 2)
+    with caplog.at_level(logging.WARNING, logger="knowwhen"):
+        ConformalClassifier("lac", 0.1, by_class=True, class_names=("Nucleus", "ER", "Golgi")).fit(p, y)
+    assert "classes ER, Golgi have fewer than 9" in caplog.text

@@ -125,12 +125,29 @@ def test_feature_tap_takes_the_input_of_the_last_linear_layer_on_the_first_call(
 
 def test_p_values_and_fusion_by_hand():
     ref = np.array([0.3, 0.1, 0.4, 0.2])
-    np.testing.assert_allclose(empirical_p_values(ref, [0.05, 0.2, 0.35, 0.4]), [5 / 5, 4 / 5, 2 / 5, 2 / 5])
-    # beyond the largest reference: an exponential tail from the floor 1/(n+1), beta = mean excess of the top two
-    np.testing.assert_allclose(empirical_p_values(ref, [0.41, 0.9]), np.exp(-np.array([0.01, 0.5]) / 0.05) / 5)
+    # at a reference score: (1 + #{ref >= s}) / (n + 1); between two, linear; below the smallest, 1
+    np.testing.assert_allclose(empirical_p_values(ref, [0.05, 0.2, 0.25, 0.35, 0.4]),
+                               [5 / 5, 4 / 5, 3.5 / 5, 2.5 / 5, 2 / 5])
+    # beyond the largest reference: an exponential tail from its value 2/5, beta = mean excess of the top two
+    np.testing.assert_allclose(empirical_p_values(ref, [0.41, 0.9]), 2 / 5 * np.exp(-np.array([0.01, 0.5]) / 0.05))
+    # tied reference scores count once as a knot, with all their images: 0.2 holds 3 of 4 scores >= it
+    np.testing.assert_allclose(empirical_p_values([0.1, 0.2, 0.2, 0.3], [0.2, 0.25]), [4 / 5, 3 / 5])
     p1, p2 = np.array([0.2, 1.0]), np.array([0.5, 1.0])
     from scipy.stats import combine_pvalues
 
     expected = [-np.log10(combine_pvalues([a, b], method="fisher").pvalue) for a, b in zip(p1, p2)]
     np.testing.assert_allclose(combined_score([p1, p2], "fisher"), expected, rtol=1e-10)
     np.testing.assert_allclose(combined_score([p1, p2], "min"), -np.log10([0.4, 1.0]))
+
+
+def test_p_values_are_continuous_and_never_below_the_step_p_value():
+    rng = np.random.default_rng(0)
+    ref = np.round(rng.normal(size=500), 2)  # many ties
+    s = np.sort(rng.uniform(-3, ref.max(), 5000))
+    p = empirical_p_values(ref, s)
+    step = (1 + (ref[None] >= s[:, None]).sum(1)) / (len(ref) + 1)
+    assert (p >= step - 1e-12).all()
+    # a score that moves by a float32 rounding step moves its p-value by as little (the step rule jumps a rank)
+    nudged = empirical_p_values(ref, s * (1 + 2 ** -23))
+    assert np.abs(nudged - p).max() < 1e-4 < 1 / (len(ref) + 1)
+    assert np.all(np.diff(p) <= 1e-15)  # monotone: a higher score never gets a larger p

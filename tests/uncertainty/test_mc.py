@@ -92,3 +92,19 @@ def test_few_passes_are_warned_about(caplog):
     with caplog.at_level(logging.WARNING, logger="knowwhen"):
         MCDropout(net, 2)
     assert "only 2 MC pass(es)" in caplog.text and "--mc 100" in caplog.text
+
+
+def test_padded_chunks_give_every_row_the_same_numbers_wherever_it_sits():
+    from knowwhen.uncertainty.mc import padded_chunks
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(8 * 26 * 26, 10)).eval()
+    x = torch.randn(700, 1, 28, 28)
+    blocks = list(padded_chunks(x, rows=64))
+    assert [len(b) for b, _ in blocks] == [64] * 11 and [n for _, n in blocks] == [64] * 10 + [60]
+    with torch.no_grad():
+        whole = torch.cat([net(b)[:n] for b, n in blocks])
+        shifted = torch.cat([net(b)[:n] for s in (0, 13) for b, n in padded_chunks(x[s:s + 13] if s == 0 else x[13:],
+                                                                                    rows=64)])
+    assert torch.equal(whole, shifted)  # bit for bit, though every row sits at another place in another block

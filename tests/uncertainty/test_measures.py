@@ -60,3 +60,11 @@ def test_scores_are_oriented_higher_is_more_uncertain():
     m = {"p_max": np.array([0.9, 0.4]), "entropy_mc": np.array([0.1, 1.0])}
     assert uncertainty_scores(m, "p_max")[1] > uncertainty_scores(m, "p_max")[0]
     assert uncertainty_scores(m, "entropy_mc")[1] > uncertainty_scores(m, "entropy_mc")[0]
+
+
+def test_an_empty_conformal_set_scores_as_the_most_uncertain():
+    from knowwhen.uncertainty.measures import uncertainty_scores
+
+    doubt = uncertainty_scores({"set_size": np.array([1.0, 0.0, 3.0, 10.0])}, "set_size")
+    assert np.argsort(doubt).tolist() == [0, 2, 3, 1]  # {one class} < 3 < every class < {} (no class fits)
+    assert np.isfinite(doubt).all()

@@ -20,7 +20,7 @@ from ..atomic import atomic_path
 from ..data import ImageDataset
 from ..errors import CheckpointError, ConfigError, DataError
 from ..training.rundir import read_config, write_config
-from ..uncertainty.conformal import METHODS, ConformalClassifier
+from ..uncertainty.conformal import METHODS, ConformalClassifier, string_keys
 from .classes import NOVEL
 from .own_data import UNLABELLED, check_unseen, label_codes, own_split
 from .predict import PredictionBatch, applied_mc_temperature, predict_dataset
@@ -154,8 +154,8 @@ class RunSets:
     note: str | None = None
 
     def measures(self, batch: PredictionBatch, keys: np.ndarray) -> dict[str, np.ndarray]:
-        """`sets` (n, K) booleans, `set_size` and `set_flag` (1.0 for an empty or too large set) of a batch;
-        `keys` are the images' positions in the whole prediction (they draw the APS / RAPS uniforms)."""
+        """`sets` (n, K) booleans, `set_size` and `set_flag` (1.0 for an empty or too large set; only LAC sets can
+        be empty) of a batch; `keys` identify the images (they draw the APS / RAPS uniforms)."""
         probs = batch.measures["probs_mc"] if self.source == "mc" else batch.probs
         sets = self.classifier.predict_sets(probs, keys)
         size = sets.sum(1)
@@ -186,7 +186,8 @@ def run_sets(run: Run, options: ConformalOptions, mc: int | None, seed: int = 0,
                           "--mc 100`.")
     k = len(run.class_names)
     clf = ConformalClassifier(options.method, options.alpha, options.by_class, options.k_reg, options.lam,
-                              seed=options.seed).fit(cal.probs[source], cal.labels, cal.keys)
+                              seed=options.seed, class_names=tuple(run.class_names)).fit(cal.probs[source],
+                                                                                       cal.labels, cal.keys)
     sets = RunSets(clf, source, options.max_size or min(3, k - 1), cal.info,
                    _mismatch(cal.info, source, mc, seed, run.temperature if use_temperature else 1.0,
                              applied_mc_temperature(run, use_temperature)))
@@ -216,17 +217,21 @@ def _mismatch(info: dict, source: str, mc: int | None, seed: int, temperature: f
             "guaranteed; predict with the calibration's settings, or recalibrate with `knowwhen conformal`.")
 
 
-def with_sets(batches, sets: RunSets | None, offset: int = 0):
-    """The batches with their set measures added (`offset` + an image's index in the batches' dataset is its key)."""
+def with_sets(batches, sets: RunSets | None):
+    """The batches with their set measures added; an image's id is its key (it draws the APS / RAPS uniform), so
+    an image gets the same set wherever it sits."""
     for b in batches:
         if sets is not None:
-            b.measures.update(sets.measures(b, offset + np.asarray(b.indices)))
+            b.measures.update(sets.measures(b, string_keys(b.ids)))
         yield b
 
 
+EMPTY_SET = "{}"  # the `set` of an empty set: an empty cell would read as missing (NaN in pandas)
+
+
 def set_strings(sets: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """(n,) each set's class names joined by `|` (empty for an empty set)."""
-    return np.array(["|".join(classes[row]) for row in np.asarray(sets, bool)], dtype=object).astype(str)
+    """(n,) each set's class names joined by `|` ("{}" for an empty set)."""
+    return np.array(["|".join(classes[row]) or EMPTY_SET for row in np.asarray(sets, bool)], dtype=object).astype(str)
 
 
 def calibrate_run(run: Run, ds: ImageDataset, mc: int = 100, seed: int = 0, batch_size: int = 512,

@@ -31,20 +31,19 @@ def _collect(run: Run, datasets: list, predictions_csv: Path, sets: RunSets | No
     """Streams predictions to CSV and keeps the per-image arrays the tables need (no passes). `datasets` holds
     (dataset, label codes) pairs; codes None: every image is novel."""
     parts = {"y": [], "logits": [], "measures": [], "origin": []}
-    classes, offset = np.asarray(run.class_names), 0
+    classes = np.asarray(run.class_names)
     with atomic_open(predictions_csv, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         header = prediction_header(run, datasets[0][0], run.samples(predict_kw.get("mc")) > 0, sets is not None)
         writer.writerow(header)
         for k, (ds, codes) in enumerate(datasets):
-            for b in with_sets(predict_dataset(run, ds, **predict_kw), sets, offset):
+            for b in with_sets(predict_dataset(run, ds, **predict_kw), sets):
                 parts["origin"].append(np.stack([np.full(len(b.indices), k), b.indices], 1))
                 writer.writerows(csv_rows(batch_columns(b, header, classes)))
                 parts["y"].append(np.full(len(b.indices), NOVEL) if codes is None else codes[ds.labels[b.indices]])
                 parts["logits"].append(b.logits.astype(np.float32))
                 parts["measures"].append({name: v.astype(np.float32) if v.ndim == 2 and v.dtype != bool else v
                                           for name, v in b.measures.items()})
-            offset += len(ds)
     y = np.concatenate(parts["y"]).astype(np.int64)
     measures = {k: np.concatenate([m[k] for m in parts["measures"]]) for k in parts["measures"][0]}
     return {"y": y, "logits": np.concatenate(parts["logits"]), "measures": measures,
@@ -84,11 +83,10 @@ def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 1
     ym = {k: v[known] for k, v in m.items()}
     summary = _summary(run, y[known], arrays["logits"][known], ym, mc, seed, use_temperature)
     log_probs = deterministic_log_probs(arrays["logits"][known], run.temperature)
-    if MC_AT_SOFTMAX_T in ym:  # the passes had their own MC temperature: compare with the softmax's
-        log_probs["mc_mean"] = ym[MC_AT_SOFTMAX_T].astype(np.float64)
-        log_probs["mc_temperature_scaled"] = ym["log_probs_mc"].astype(np.float64)
-    elif "log_probs_mc" in ym:
+    if "log_probs_mc" in ym:  # mc_mean: the p* of predictions.csv (prob_*, p_max_mc), at whatever temperature ran
         log_probs["mc_mean"] = ym["log_probs_mc"].astype(np.float64)
+    if MC_AT_SOFTMAX_T in ym:  # the passes had their own MC temperature: the MC mean without it, to compare
+        log_probs["mc_mean_softmax_temperature"] = ym[MC_AT_SOFTMAX_T].astype(np.float64)
     calib, calib_rows = calibration_summary(log_probs, y[known])
     summary["calibration"] = calib
     sel, sel_rows = selective_table(ym, y[known])

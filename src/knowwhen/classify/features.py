@@ -21,6 +21,7 @@ from ..data import ImageDataset
 from ..errors import CheckpointError
 from ..uncertainty.features import BANK_SIZE, FeatureScorer, FeatureStats, feature_dims, feature_tap
 from ..uncertainty.fusion import combined_score, empirical_p_values, fusion_members
+from ..uncertainty.mc import ROWS, padded_chunks
 from ..uncertainty.measures import uncertainty_scores
 
 if TYPE_CHECKING:  # run.py loads these files, so it is imported here for annotations only
@@ -30,6 +31,9 @@ log = logging.getLogger("knowwhen")
 FEATURES_FILE = "features.safetensors"
 REFERENCE_FILE = "reference.safetensors"
 FUSED = "novelty"
+# How the reference's own `novelty` scores were made: p-values linear between reference scores (see fusion.py).
+# Files without it were made with the step p-value, whose fused scores sit up to a rank above today's.
+P_VALUE_RULE = "interpolated"
 
 
 @torch.no_grad()
@@ -47,9 +51,11 @@ def fit_feature_scorer(run: Run, ds: ImageDataset, indices: np.ndarray, labels: 
     with tqdm(total=len(indices), unit="img", desc="feature statistics", disable=not progress, file=sys.stderr,
               leave=False) as bar:
         for idx, images in ds.batches(np.asarray(indices), batch_size):
-            with feature_tap(run.model) as tap:
-                run.model(run.preprocess(images))
-            stats.add(tap["features"].double().numpy(), np.array([label_of[i] for i in idx.tolist()]), idx)
+            for start, (block, n) in zip(range(0, len(idx), ROWS), padded_chunks(run.preprocess(images))):
+                with feature_tap(run.model) as tap:
+                    run.model(block)
+                keys = idx[start:start + n]
+                stats.add(tap["features"][:n].double().numpy(), np.array([label_of[i] for i in keys.tolist()]), keys)
             bar.update(len(idx))
     return stats.scorer()
 
@@ -106,7 +112,8 @@ def save_reference(run_dir: str | Path, reference: Reference, info: dict) -> Non
                          "recorded them); refit it (`knowwhen refit RUN --parts reference`) instead of saving it")
     with atomic_path(Path(run_dir) / REFERENCE_FILE) as tmp:
         save_file({k: np.ascontiguousarray(v, np.float64) for k, v in reference.items()}, str(tmp),
-                  metadata={"info": json.dumps(info), "fused": json.dumps(list(reference.fused))})
+                  metadata={"info": json.dumps(info), "fused": json.dumps(list(reference.fused)),
+                            "p_values": P_VALUE_RULE})
 
 
 def load_reference(run_dir: str | Path) -> Reference | None:
@@ -117,6 +124,11 @@ def load_reference(run_dir: str | Path) -> Reference | None:
 
 def _reference_from(scores: dict, metadata: dict, path: Path) -> Reference:
     fused = metadata.get("fused")
+    if metadata.get("p_values") != P_VALUE_RULE and FUSED in scores:
+        log.warning("%s: its validation `novelty` scores were made with the step p-value of an older knowwhen, "
+                    "while predictions now use p-values linear between reference scores; thresholds set on them "
+                    "(the screen without controls) are slightly conservative. Refresh them with `knowwhen refit %s "
+                    "--parts reference`.", path, path.parent)
     if fused is None:
         log.info("%s: made before knowwhen recorded which measures its novelty fuses, so it fuses every measure "
                  "(%d), as when it was made; `knowwhen refit %s --parts reference` fuses one per family instead.",

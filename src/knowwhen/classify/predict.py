@@ -13,6 +13,7 @@ from ..data import ImageDataset
 from ..errors import DataError
 from ..evaluation.calibration import softmax
 from ..uncertainty import MCDropout, MCSums, mc_engine, measures_from_sums
+from ..uncertainty.mc import padded_chunks
 from ..uncertainty.features import feature_tap
 from .classes import run_class_names
 from .features import FUSED, fused_novelty
@@ -85,8 +86,9 @@ def predict_proba(run: Run, images: np.ndarray, batch_size: int = 512, use_tempe
         raise DataError(f"images are {images.shape[1:]} but run {run.path} expects {tuple(run.input_shape)}.")
     run.model.eval()
     t = applied_temperature(run, use_temperature)
-    out = [torch.softmax(run.model(run.preprocess(images[i:i + batch_size])) / t, dim=1).numpy()
-           for i in range(0, len(images), batch_size)]
+    out = [torch.softmax(run.model(block)[:n] / t, dim=1).numpy()
+           for i in range(0, len(images), batch_size)
+           for block, n in padded_chunks(run.preprocess(images[i:i + batch_size]))]
     return np.concatenate(out) if out else np.empty((0, len(run.class_names)), np.float32)
 
 
@@ -127,12 +129,9 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
         for idx, images in ds.batches(np.arange(len(ds)), batch_size):
             x = run.preprocess(images).to(device)
             batch = PredictionBatch(idx, [ds.item_id(i) for i in idx], names[ds.labels[idx]].tolist(), None)
-            with feature_tap(run.model) if run.features is not None else contextlib.nullcontext({}) as tap:
-                _forward(run, engine_, x, batch, keep_passes, t)
+            _merge(batch, [_chunk(run, engine_, xb, n, keep_passes, t) for xb, n in padded_chunks(x)])
             batch.probs = softmax(batch.logits / t)
             batch.measures.update(p_max=batch.probs.max(1), pred=batch.probs.argmax(1))
-            if run.features is not None:
-                batch.measures.update(run.features.scores(tap["features"].cpu().numpy(), batch.logits))
             if run.reference is not None:
                 batch.measures[FUSED] = fused_novelty(run.reference, batch.measures)
             yield batch
@@ -142,21 +141,35 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
 MC_AT_SOFTMAX_T = "log_probs_mc_softmax_t"  # the MC mean's log-probabilities with the passes at the softmax's T
 
 
-def _forward(run: Run, engine_: MCDropout | None, x: torch.Tensor, batch: PredictionBatch, keep_passes: bool,
-             t: float) -> None:
-    """Fills the batch's logits and, with an MC engine, its MC measures (and passes when kept). When the passes
-    use their own MC temperature, the MC mean with the passes at the softmax's temperature `t` is kept too (for
-    the `mc_mean` calibration block)."""
-    if engine_ is None:
-        run.model.eval()
-        with torch.no_grad():
-            batch.logits = run.model(x).cpu().numpy()
-        return
-    logits, z = engine_.pass_logits(x)
-    log_passes = torch.log_softmax(z / engine_.temperature, dim=-1).cpu().numpy()
-    batch.logits, passes = logits.cpu().numpy(), np.exp(log_passes)
-    batch.measures = measures_from_sums(MCSums.zeros(*batch.logits.shape).add(passes, log_passes))
-    batch.passes = passes if keep_passes else None
-    if abs(engine_.temperature - t) > 1e-12:
-        log_p = torch.log_softmax(z / t, dim=-1)
-        batch.measures[MC_AT_SOFTMAX_T] = (torch.logsumexp(log_p, 0) - np.log(len(log_p))).cpu().numpy()
+def _chunk(run: Run, engine_: MCDropout | None, x: torch.Tensor, n: int, keep_passes: bool, t: float) -> dict:
+    """The logits, MC measures (and passes when kept) and feature scores of one padded block, cut to its n real
+    rows. When the passes use their own MC temperature, the MC mean with the passes at the softmax's temperature
+    `t` is kept too (for the `mc_mean_softmax_temperature` calibration block)."""
+    with feature_tap(run.model) if run.features is not None else contextlib.nullcontext({}) as tap:
+        if engine_ is None:
+            run.model.eval()
+            with torch.no_grad():
+                logits, z = run.model(x), None
+        else:
+            logits, z = engine_.pass_logits(x)
+    out = {"logits": logits.cpu().numpy(), "measures": {}, "passes": None}
+    if z is not None:
+        log_passes = torch.log_softmax(z / engine_.temperature, dim=-1).cpu().numpy()
+        passes = np.exp(log_passes)
+        out["measures"] = measures_from_sums(MCSums.zeros(*out["logits"].shape).add(passes, log_passes))
+        out["passes"] = passes[:, :n] if keep_passes else None
+        if abs(engine_.temperature - t) > 1e-12:
+            log_p = torch.log_softmax(z / t, dim=-1)
+            out["measures"][MC_AT_SOFTMAX_T] = (torch.logsumexp(log_p, 0) - np.log(len(log_p))).cpu().numpy()
+    if run.features is not None:
+        out["measures"].update(run.features.scores(tap["features"].cpu().numpy(), out["logits"]))
+    out["logits"] = out["logits"][:n]
+    out["measures"] = {k: v[:n] for k, v in out["measures"].items()}
+    return out
+
+
+def _merge(batch: PredictionBatch, chunks: list[dict]) -> None:
+    """Fills the batch's logits, measures and passes from its blocks, in order."""
+    batch.logits = np.concatenate([c["logits"] for c in chunks])
+    batch.measures = {k: np.concatenate([c["measures"][k] for c in chunks]) for k in chunks[0]["measures"]}
+    batch.passes = np.concatenate([c["passes"] for c in chunks], axis=1) if chunks[0]["passes"] is not None else None

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path, write_text_atomic
+from ..atomic import atomic_path, check_output_file, write_text_atomic
+from ..config import check_counts
 from ..data import ImageDataset
 from ..distributed import Ranks
 from ..errors import ConfigError
@@ -48,6 +49,9 @@ class PredictOptions:
     progress: bool = True
     passes_out: str | Path | None = None
     conformal: ConformalOptions | None = None
+
+    def __post_init__(self):
+        check_counts(mc=self.mc or 0, batch_size=self.batch_size, part_size=self.part_size)
 
 
 def prediction_header(run: Run, ds: ImageDataset, mc: bool, sets: bool = False) -> list[str]:
@@ -120,6 +124,7 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
         >>> write_predictions(run, ds, "predictions.parquet", PredictOptions(mc=100))  # doctest: +SKIP
     """
     o, out = options, Path(out)
+    check_output_file(out, "--out")
     _check_options(run, ds, o)
     check_compatible(run, ds)
     header = prediction_header(run, ds, run.samples(o.mc) > 0, o.conformal is not None)
@@ -130,7 +135,8 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
     mine = ranks.share(len(parts))
     done = [k for k in mine if parts[k].exists()]
     if done:
-        log.info("%s: %d of %d parts already written; skipping %d images", out, len(done), len(mine),
+        log.info("resuming: %d of %d parts were written before the last run stopped; skipping their %d images",
+                 len(done), len(mine),
                  sum(min(o.part_size, len(ds) - k * o.part_size) for k in done))
     classes, passes = np.asarray(run.class_names), []
     engine_ = mc_engine(run.model, o.mc, o.seed, temperature=applied_mc_temperature(run, o.use_temperature))
@@ -141,7 +147,7 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
         batches = predict_dataset(run, sub, o.batch_size, o.progress, engine_, o.seed, o.use_temperature,
                                   o.passes_out is not None, device=ranks.device,
                                   part=(k + 1, len(parts)) if len(parts) > 1 else None)
-        write_part(parts[k], _columns(with_sets(batches, sets, k * o.part_size), header, classes, passes), header)
+        write_part(parts[k], _columns(with_sets(batches, sets), header, classes, passes), header)
     ranks.wait()
     if ranks.lead and all(p.exists() for p in parts):
         merge_parts(parts, out, header)

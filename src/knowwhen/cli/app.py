@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 import traceback
 from typing import Optional
@@ -21,15 +22,26 @@ _invocation = {"debug": False}
 
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
-    import logging
-
     _invocation["debug"] = debug
     logger = logging.getLogger("knowwhen")
     if not logger.handlers:  # the library logs; the CLI shows its INFO lines on stderr
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a line is logged, not the stream of the first command (several
+    commands in one process, as in tests or a notebook, each get their lines on their own stderr)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
 
 
 def handle_errors(fn):
@@ -119,7 +131,8 @@ OVERWRITE = typer.Option(False, help="Replace a run already in --out.")
 
 CONFORMAL = typer.Option(None, "--conformal", help="Add conformal prediction sets (columns set, set_size, set_flag) "
                          "with this score: lac, aps or raps (needs the run's calibration images).")
-ALPHA = typer.Option(0.1, "--alpha", help="Conformal sets hold the true class with probability >= 1 - alpha.")
+ALPHA = typer.Option(None, "--alpha", help="Conformal sets hold the true class with probability >= 1 - alpha "
+                     "[default: 0.1].")
 BY_CLASS = typer.Option(False, "--by-class", help="One conformal threshold per class: coverage for every class.")
 CONFORMAL_PROBS = typer.Option(None, "--conformal-probs", help="Probabilities the sets score: softmax or mc "
                                "[default: mc with --mc, else softmax].")
@@ -127,14 +140,15 @@ MAX_SET_SIZE = typer.Option(None, "--max-set-size", help="Flag sets larger than 
                             "[default: min(3, classes - 1)].")
 
 
-def conformal_options(method: Optional[str], alpha: float, by_class: bool, probs: Optional[str],
+def conformal_options(method: Optional[str], alpha: Optional[float], by_class: bool, probs: Optional[str],
                       max_size: Optional[int]):
-    """The ConformalOptions the flags ask for, or None without --conformal (then the other flags are refused)."""
+    """The ConformalOptions the flags ask for, or None without --conformal (then the other flags are refused, even
+    when given their default value: a flag that changes nothing must not pass unnoticed)."""
     from ..classify.conformal import ConformalOptions
 
     if method is None:
-        if by_class or probs or max_size is not None or alpha != 0.1:
+        if by_class or probs or max_size is not None or alpha is not None:
             raise ConfigError("--alpha, --by-class, --conformal-probs and --max-set-size set up conformal sets: add "
                               "--conformal aps (or lac, raps).")
         return None
-    return ConformalOptions(method, alpha, by_class, probs, max_size)
+    return ConformalOptions(method, 0.1 if alpha is None else alpha, by_class, probs, max_size)

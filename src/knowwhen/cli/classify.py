@@ -106,7 +106,7 @@ def train(
         DataConfig(data, fmt, parse_pairs(option, "--option"), val_fraction, test_fraction,
                    tuple(holdout_class or ()), _clip(clip_percentiles), skip_bad, calibration_fraction),
         ModelConfig(model, args), AugmentConfig(rotate, zoom, shear, shift, hflip, vflip),
-        optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, loss=loss, epochs=epochs or 10,
+        optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, loss=loss, epochs=10 if epochs is None else epochs,
         batch_size=batch_size, patience=patience or None, seed=seed, max_minutes=max_minutes, progress=not quiet,
         num_workers=workers, devices=devices, num_nodes=num_nodes, strategy=strategy, accelerator=accelerator,
         calibration_mc=calibration_mc, ensemble=ensemble)
@@ -148,7 +148,7 @@ def predict(
     num_nodes: int = typer.Option(1, help="Machines (nodes)."),
     accelerator: str = typer.Option("cpu", help="cpu, gpu or auto."),
     conformal: Optional[str] = CONFORMAL,
-    alpha: float = ALPHA,
+    alpha: Optional[float] = ALPHA,
     by_class: bool = BY_CLASS,
     conformal_probs: Optional[str] = CONFORMAL_PROBS,
     max_set_size: Optional[int] = MAX_SET_SIZE,
@@ -166,11 +166,12 @@ def predict(
     from ..classify import PredictOptions, load_run, write_predictions
     from ..distributed import launch_or_join
 
+    sets = conformal_options(conformal, alpha, by_class, conformal_probs, max_set_size)
+    options = PredictOptions(mc=mc, seed=seed, use_temperature=not no_temperature, batch_size=batch_size,
+                             part_size=part_size, progress=not quiet, passes_out=save_passes, conformal=sets)
     loaded = load_run(run)
     ds = open_data(data, fmt, option, skip_bad)
     ranks = launch_or_join(devices, num_nodes, accelerator)
-    sets = conformal_options(conformal, alpha, by_class, conformal_probs, max_set_size)
-    options = PredictOptions(mc, seed, not no_temperature, batch_size, part_size, not quiet, save_passes, sets)
     write_predictions(loaded, ds, out, options, ranks)
     if ranks.lead:
         typer.echo(f"wrote {len(ds)} predictions to {out}")
@@ -193,7 +194,7 @@ def evaluate(
                                                 "novel (another unknown class name is an error)."),
     batch_size: int = typer.Option(512, help="Images per batch."),
     conformal: Optional[str] = CONFORMAL,
-    alpha: float = ALPHA,
+    alpha: Optional[float] = ALPHA,
     by_class: bool = BY_CLASS,
     conformal_probs: Optional[str] = CONFORMAL_PROBS,
     max_set_size: Optional[int] = MAX_SET_SIZE,
@@ -230,7 +231,7 @@ def calibrate(
                            "softmax only."),
     seed: int = typer.Option(0, help="Seed of the dropout masks (predict with the same --seed)."),
     method: str = typer.Option("aps", help="Score whose thresholds are printed: lac, aps or raps."),
-    alpha: float = ALPHA,
+    alpha: Optional[float] = ALPHA,
     by_class: bool = BY_CLASS,
     allow_training_images: bool = typer.Option(False, help="Calibrate on DATA even when it holds images the run "
                                                "trained on (their sets come out too small)."),
@@ -247,7 +248,12 @@ def calibrate(
     """
     from ..classify import load_run
     from ..classify.conformal import ConformalOptions, calibrate_run, run_sets
+    from ..uncertainty.conformal import METHODS
 
+    if method not in METHODS:  # checked before the calibration is computed and saved
+        raise ConfigError(f"--method {method!r}: use one of {', '.join(METHODS)}.")
+    alpha = 0.1 if alpha is None else alpha
+    ConformalOptions(method, alpha, by_class)
     loaded = load_run(run)
     cal = calibrate_run(loaded, open_data(data, fmt, option, skip_bad), mc, seed, batch_size, not quiet,
                         allow_training_images)

@@ -47,16 +47,19 @@ def screen(
 
     Example: knowwhen screen runs/deeploc plate1/manifest.csv --mc 100 --controls Metadata_Treatment=DMSO --out screen/
     """
+    from ..atomic import check_output_dir
     from ..classify import load_run
     from ..distributed import launch_or_join
     from ..report.screen import build_screen_report
     from ..screen import ScreenOptions, screen_metadata, screen_run
 
+    options = ScreenOptions(mc=mc, seed=seed, score=score, fpr=fpr, fdr=fdr, controls=controls,
+                            plate_column=plate_column, well_column=well_column, cells_format=cells_format,
+                            batch_size=batch_size, part_size=part_size, progress=not quiet, hit_test=hit_test)
+    check_output_dir(out, "--out")
     loaded = load_run(run)
     ds = open_data(data, fmt, option, skip_bad)
     metadata = screen_metadata(data, ds, plate_column, well_column)
-    options = ScreenOptions(mc, seed, score, fpr, fdr, controls, plate_column, well_column, cells_format,
-                            batch_size, part_size, not quiet, hit_test)
     ranks = launch_or_join(devices, num_nodes, accelerator)
     summary = screen_run(loaded, ds, metadata, out, options, ranks)
     if summary is not None:

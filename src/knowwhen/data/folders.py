@@ -81,12 +81,13 @@ def _manifest_rows(path: Path) -> tuple[list[Path], list[str] | None]:
             fields = reader.fieldnames or []
             if "path" not in fields:
                 raise DataError(f"{path}: no 'path' column (columns: {', '.join(fields) or 'none'}); "
-                                "the manifest needs a header line 'path,label'.")
+                                "the manifest's header line needs a 'path' column (image files relative to the CSV), "
+                                "and a 'label' column only for labelled images (training, evaluation).")
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"{path}: cannot read the CSV manifest ({e}).") from None
     if not rows:
-        raise DataError(f"{path}: the manifest lists no images; add lines 'path,label'.")
+        raise DataError(f"{path}: the manifest lists no images; add one line per image under its header.")
     paths = [(path.parent / r["path"]).resolve() if r["path"] else None for r in rows]
     for line, p in enumerate(paths, start=2):
         if p is None:

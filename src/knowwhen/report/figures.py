@@ -21,8 +21,8 @@ def _line(name: str) -> dict:
     return {"color": MEASURE_COLORS.get(name), "linestyle": MEASURE_LINES.get(name, "-"),
             "linewidth": 2.4 if name == "novelty" else 1.5}
 SMALL_GROUP = 50   # fewer images than this in a histogram group: counts, not density
-BEFORE_AFTER = {"softmax_untempered": "#D55E00", "softmax_tempered": "#0072B2", "mc_mean": "#009E73",
-                "mc_temperature_scaled": "#CC79A7",
+BEFORE_AFTER = {"softmax_untempered": "#D55E00", "softmax_tempered": "#0072B2", "mc_mean": "#CC79A7",
+                "mc_mean_softmax_temperature": "#009E73", "mc_temperature_scaled": "#CC79A7",
                 "deterministic": "#D55E00", "temperature_scaled": "#0072B2", "mc": "#009E73"}  # and before 0.2
 
 

@@ -104,8 +104,13 @@ def _cell_lists(d: Path, summary: dict, plate_col: str, well_col: str) -> dict |
         rows = ([r[c] for c in cols] for r in _rows(path))
     out: dict = {}
     for plate, well, cid, pred, score, novel in rows:
-        out.setdefault(plate, {}).setdefault(well, []).append([cid, pred, float(score), int(float(novel))])
+        out.setdefault(plate, {}).setdefault(well, []).append([cid, pred, float(score), _flag(novel)])
     return out
+
+
+def _flag(value) -> int:
+    """1 or 0 from a cell table's flag: a bool (Parquet), "True"/"False" (CSV), or 1.0/0.0 (screens before 0.2)."""
+    return int(value == "True") if isinstance(value, str) and value in ("True", "False") else int(float(value))
 
 
 _PAGE = r"""<!DOCTYPE html>
@@ -168,10 +173,12 @@ function drawPlates() {
   for (const plate of [...new Set(wells.map(w => w.plate))]) {
     const mine = wells.filter(w => w.plate === plate), at = {};
     let rows = 8, cols = 12;
+    if (S.plate_layout) { rows = S.plate_layout.rows; cols = S.plate_layout.columns; }  // screens since 0.2: decided once
     for (const w of mine) {
       const p = position(w.well);
       if (!p) continue;
       at[p[0] + "," + p[1]] = w;
+      if (S.plate_layout) continue;
       if (p[0] >= 8 || p[1] >= 12) { rows = 16; cols = 24; }
       if (p[0] >= 16 || p[1] >= 24) { rows = 32; cols = 48; }
     }

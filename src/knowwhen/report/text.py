@@ -60,7 +60,9 @@ def describe_run(run) -> str:
              f"classes ({len(run.class_names)}): {', '.join(run.class_names)}",
              f"data {data.get('source')} [{data.get('format')}], {data.get('images')} images, split "
              f"{data.get('sizes')}, held out: {', '.join(data.get('holdout_classes', [])) or 'none'}"]
-    lines += [f"  {k:<14} {v:.4f}" if isinstance(v, float) else f"  {k:<14} {v}" for k, v in run.metrics.items()]
+    shown = {k: (f"{epoch_number(run.metrics)} (counted from 1, as training prints it)" if k == "best_epoch" else v)
+             for k, v in run.metrics.items()}
+    lines += [f"  {k:<14} {v:.4f}" if isinstance(v, float) else f"  {k:<14} {v}" for k, v in shown.items()]
     lines += [f"normalisation per channel: mean {_fmt(norm.mean)}, std {_fmt(norm.std)}{clip}",
               f"temperature {run.temperature:.4f} ("
               f"{run.info.get('temperature_note') or 'fitted on the validation logits; applied by predict'})",

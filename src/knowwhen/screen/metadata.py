@@ -3,6 +3,7 @@ dataset (in its order), read from a CSV manifest or from datasets beside the ima
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 from ..data import ImageDataset
 from ..errors import DataError
 
+log = logging.getLogger("knowwhen")
 PLATE, WELL = "Metadata_Plate", "Metadata_Well"
 PREFIX = "Metadata_"
 
@@ -45,6 +47,43 @@ def screen_metadata(path: str | Path, ds: ImageDataset, plate_column: str = PLAT
             raise DataError(f"{path}: {name} has {len(values)} values for {len(ds)} images; give one per image.")
         out[name] = values.astype(str)
     return out
+
+
+# Plate layouts by size: (wells, rows, columns). A screen's layout is the smallest that holds all of its wells.
+LAYOUTS = ((96, 8, 12), (384, 16, 24), (1536, 32, 48))
+
+
+def well_names(values: np.ndarray, where: str) -> np.ndarray:
+    """(N,) the wells spelled one way, row letter(s) and a two-digit column (A1 = A01 = a01 -> "A01"); a name that
+    is no well, or a well no plate of LAYOUTS has, is a DataError naming it. Logs the layout the wells imply."""
+    unique, inverse = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+    canonical = np.array([canonical_well(w, where) for w in unique], dtype=object).astype(str)
+    wells, rows, cols = plate_layout(canonical)
+    merged = len(unique) - len(set(canonical.tolist()))
+    log.info("%s: %d wells, %d-well plate layout (%d rows x %d columns)%s", where, len(set(canonical.tolist())),
+             wells, rows, cols, f"; {merged} other spelling(s) of the same wells (A1 = A01) merged" if merged else "")
+    return canonical[inverse.reshape(-1)]
+
+
+def canonical_well(name: str, where: str) -> str:
+    """"B07" for "B7", "b07" or " B007 "; a DataError for a name that is no well of a 1536-well plate."""
+    pos = well_position(name)
+    if pos is None or pos[0] >= LAYOUTS[-1][1] or not 0 <= pos[1] < LAYOUTS[-1][2]:
+        raise DataError(f"{where}: {str(name)!r} is not a well of a 96-, 384- or 1536-well plate; name wells by row "
+                        "letter(s) A-AF and column 1-48, e.g. B07.")
+    return f"{row_letters(pos[0])}{pos[1] + 1:02d}"
+
+
+def row_letters(row: int) -> str:
+    """"A" for row 0, "Z" for 25, "AA" for 26 (1536-well plates have rows A-AF)."""
+    return chr(65 + row) if row < 26 else chr(64 + row // 26) + chr(65 + row % 26)
+
+
+def plate_layout(wells) -> tuple[int, int, int]:
+    """(wells, rows, columns) of the smallest plate of LAYOUTS that holds every well named (canonical names)."""
+    positions = [well_position(w) for w in np.unique(np.asarray(wells, dtype=str))]
+    last_row, last_col = max(p[0] for p in positions), max(p[1] for p in positions)
+    return next(layout for layout in LAYOUTS if last_row < layout[1] and last_col < layout[2])
 
 
 def _is_metadata(name: str, plate_column: str, well_column: str) -> bool:
@@ -89,13 +128,13 @@ def control_mask(metadata: dict[str, np.ndarray], controls: str | None, well_col
                             f"{', '.join(metadata)}).")
         mask = metadata[column] == value
     else:
-        wells = {_well_key(w) for w in controls.split(",") if w.strip()}
-        mask = np.array([_well_key(w) in wells for w in metadata[well_column]])
+        wells = {canonical_well(w, f"{where}: --controls") for w in controls.split(",") if w.strip()}
+        absent = sorted(wells - set(metadata[well_column].tolist()))
+        if absent:
+            raise DataError(f"{where}: --controls names well(s) {', '.join(absent)} that hold no image; name the "
+                            "control wells the screen has.")
+        mask = np.isin(metadata[well_column], sorted(wells))
     if not mask.any():
         raise DataError(f"{where}: --controls {controls!r} matches no image; check the column and value, or the "
                         "wells.")
     return mask
-
-
-def _well_key(well: str):
-    return well_position(well) or str(well).strip().upper()

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_text_atomic
+from ..atomic import check_output_dir, write_text_atomic
+from ..config import check_counts
 from ..classify.predict import check_compatible
 from ..classify.run import Run
 from ..classify.write import PredictOptions, write_predictions
@@ -23,7 +24,7 @@ from ..errors import ConfigError
 from ..tables import write_rows_csv
 from ..uncertainty.conformal import conformal_quantile
 from ..uncertainty.measures import SCORED_MEASURES, uncertainty_scores
-from .metadata import PLATE, WELL, control_mask
+from .metadata import PLATE, WELL, control_mask, plate_layout, well_names
 from .picks import WellPicks
 from .tables import TableWriter, read_batches
 from .wells import HIT_COLUMNS, WellSums, plate_table, well_table
@@ -65,6 +66,7 @@ class ScreenOptions:
     hit_test: str = "rank"
 
     def __post_init__(self):
+        check_counts(mc=self.mc, batch_size=self.batch_size, part_size=self.part_size)
         for name in ("fpr", "fdr"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"--{name} {getattr(self, name)}: use a fraction in (0, 1), e.g. 0.05.")
@@ -96,9 +98,11 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
         >>> screen_run(load_run("runs/deeploc"), ds, screen_metadata("plate1/manifest.csv", ds), "screen/")
     """
     o, out = options, Path(out)
+    check_output_dir(out, "--out")
     check_compatible(run, ds)
     score = chosen_score(run, o)
     _warn_mc_mismatch(run, score, o)
+    metadata = {**metadata, o.well_column: well_names(metadata[o.well_column], f"{ds.path}: {o.well_column}")}
     control = control_mask(metadata, o.controls, o.well_column, str(ds.path))
     predictions, stamp = out / ".predictions.parquet", out / ".predictions.json"
     settings = {"run": str(Path(run.path).resolve()), "data": str(ds.path), "cells": len(ds), "mc": o.mc,
@@ -123,6 +127,7 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
     summary = {"run": str(run.path), "data": str(ds.path), "cells": int(len(ds)), "score": score, "fpr": o.fpr,
                "fdr": o.fdr, "hit_test": o.hit_test, "mc_passes": o.mc or None, "controls": o.controls,
                "plate_column": o.plate_column, "well_column": o.well_column,
+               "plate_layout": dict(zip(("wells", "rows", "columns"), plate_layout(metadata[o.well_column]))),
                "wells": len(wells), "hits": int(sum(w["hit"] for w in wells)), "plates": plates,
                "convention": f"a cell is novel when its {score} (higher = more novel) exceeds its plate's threshold"}
     write_text_atomic(out / "screen.json", json.dumps(summary, indent=2, default=float) + "\n")
@@ -135,9 +140,14 @@ def _warn_mc_mismatch(run: Run, score: str, o: ScreenOptions) -> None:
     """Says when the flagging score mixes MC measures of another T than the run's validation reference."""
     ref_mc = run.info.get("reference", {}).get("mc_passes")
     if (score == "novelty" or score.endswith("_mc")) and (o.mc or None) != ref_mc:
-        log.warning("the run's validation reference scores used %s MC passes and this screen %s: the MC measures' "
+        log.warning("the run's validation reference scores used %s and this screen uses %s: the MC measures' "
                     "p-values (and so %s) are off; screen with --mc %s, or refit the reference with `knowwhen "
-                    "refit %s --parts reference --mc %s`.", ref_mc, o.mc or "none", score, ref_mc, run.path, o.mc)
+                    "refit %s --parts reference --mc %s`.", _passes(ref_mc), _passes(o.mc), score, ref_mc or 0,
+                    run.path, o.mc)
+
+
+def _passes(mc: int | None) -> str:
+    return f"{mc} MC passes" if mc else "no MC dropout"
 
 
 def _thresholds(run: Run, predictions: Path, score: str, plates: np.ndarray, control: np.ndarray,
@@ -188,7 +198,7 @@ def _cells_and_wells(run: Run, predictions: Path, metadata: dict, control: np.nd
             values = uncertainty_scores(batch, score)
             limit, below, ref_n = _against_reference(values, plates[rows], thresholds)
             novel = values > limit
-            writer.write({**meta, **batch, "control": control[rows].astype(float), "novel": novel.astype(float)})
+            writer.write({**meta, **batch, "control": control[rows], "novel": novel})
             present = tuple(m for m in measures if m in batch)
             sums = sums or WellSums(len(classes), present)
             pred = np.array([index[p] for p in batch["pred_mc" if "pred_mc" in batch else "pred"]], np.int64)

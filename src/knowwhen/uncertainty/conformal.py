@@ -14,8 +14,14 @@ Scores, for probabilities p (N, K) of any source (the tempered softmax or the MC
 | `aps`  | mass of the classes ranked above k, plus U * p_k with U ~ Uniform(0, 1) (Romano et al. 2020) |
 | `raps` | aps + lam * max(0, rank_k - k_reg), rank from 1 (Angelopoulos et al. 2021)                |
 
-`aps` and `raps` draw one U per image from a generator of (seed, image key), so a set does not depend on
-the batch it is computed in; `randomized=False` uses U = 1 (the cumulative mass including k).
+`aps` and `raps` draw one U per image from a hash of (seed, image key), so a set does not depend on the batch it
+is computed in; `randomized=False` uses U = 1 (the cumulative mass including k).
+
+Empty sets. Under `lac` an empty set means that no class reaches probability 1 - q: the model can name no class,
+a real signal of doubt. Under randomised `aps` / `raps` an empty set means something else: the top class's score
+U * p_top exceeded q, which happens for the *surest* images (p_top near 1) when U is large. So `aps` and `raps`
+always keep the most probable class (as RAPS's reference code does, `allow_zero_sets=False`); this only adds
+classes, so coverage stays >= 1 - alpha, and their sets are never empty.
 Class-conditional ("Mondrian") thresholds fit one quantile per class on that class's calibration images.
 """
 from __future__ import annotations
@@ -49,6 +55,15 @@ def uniforms(n: int, seed: int, keys: np.ndarray | None = None, stream: int = 0)
     with np.errstate(over="ignore"):
         state = _splitmix(_splitmix(np.uint64(seed) ^ _splitmix(np.uint64(stream))) ^ keys.astype(np.uint64))
     return (state >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def string_keys(ids) -> np.ndarray:
+    """(n,) uint64 keys of strings (e.g. image ids), the first 8 bytes of their BLAKE2b digest: an image keyed by
+    its id draws the same U wherever it sits in a dataset."""
+    import hashlib
+
+    return np.array([int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8).digest(), "little")
+                     for i in ids], dtype=np.uint64)
 
 
 def _splitmix(x):
@@ -107,6 +122,7 @@ class ConformalClassifier:
     lam: float = 0.01
     randomized: bool = True
     seed: int = 0
+    class_names: tuple[str, ...] | None = None  # for messages only; classes are indices everywhere else
 
     def fit(self, probs: np.ndarray, y: np.ndarray, keys: np.ndarray | None = None) -> "ConformalClassifier":
         """Thresholds from calibration probabilities (N, K) and labels (N,); `keys` identify the images for
@@ -128,7 +144,8 @@ class ConformalClassifier:
         if len(small):
             log.warning("classes %s have fewer than %d calibration images, the least alpha=%g needs per class: "
                         "their sets always hold every class (threshold +inf); calibrate on more images or raise "
-                        "alpha.", ", ".join(map(str, small)), need, self.alpha)
+                        "alpha.", ", ".join(str(self.class_names[k]) if self.class_names else str(k) for k in small),
+                        need, self.alpha)
 
     def _scores(self, p: np.ndarray, keys, stream: int) -> np.ndarray:
         u = uniforms(len(p), self.seed, keys, stream) if self.randomized and self.method != "lac" else None
@@ -137,5 +154,9 @@ class ConformalClassifier:
     def predict_sets(self, probs: np.ndarray, keys: np.ndarray | None = None) -> np.ndarray:
         """(N, K) booleans: class k belongs to image n's set. With `by_class`, class k joins when its score is
         within class k's threshold."""
-        s = self._scores(_check_probs(probs), keys, stream=1)
-        return s <= np.broadcast_to(self.threshold_, s.shape[1:])[None]
+        p = _check_probs(probs)
+        s = self._scores(p, keys, stream=1)
+        sets = s <= np.broadcast_to(self.threshold_, s.shape[1:])[None]
+        if self.method != "lac":  # never empty: an empty randomised set marks a sure image, not a doubtful one
+            sets[np.arange(len(p)), np.argsort(-p, axis=1, kind="stable")[:, 0]] = True
+        return sets

@@ -1,14 +1,19 @@
-"""One novelty score from many: each score becomes its empirical p-value against reference images known to be
-of the trained classes (label-free), and the p-values are combined.
+"""One novelty score from many: each score becomes its empirical p-value against reference images known to be of the
+trained classes (label-free), and the p-values are combined.
 
-p(s) = (1 + #{reference scores >= s}) / (n + 1): the fraction of known images at least as extreme (a conformal
-p-value; for a known image exchangeable with the references, P(p <= a) <= a). Beyond the largest reference score
-the count is 0 and p would stay at its floor 1 / (n + 1) however far the score goes, so that one score far out
-of range could not outweigh several that see nothing; there the tail is extrapolated as an exponential, p(s) =
-exp(-(s - max) / beta) / (n + 1), beta the mean excess of the top 10% of the references over their smallest
-(peaks over a threshold). Scores are oriented higher = more novel. Combined by Fisher's method, -2 sum_i ln p_i, reported as -log10 of its chi-square (2m degrees of
-freedom) tail, or by the smallest p-value with Bonferroni's correction, -log10 min(1, m min_i p_i). The scores
-are dependent, so neither is an exact p-value; both are monotone scores (higher = more novel).
+At each distinct reference score u the p-value is the conformal one, p(u) = (1 + #{reference scores >= u}) / (n +
+1): the fraction of known images at least as extreme (for a known image exchangeable with the references, P(p <= a)
+<= a). Between two distinct reference scores it is linear, from p(u_j) down to p(u_j+1): never below the step
+p-value there (so still conservative), and continuous, so that a score that moves by a float rounding step (another
+batch size, another CPU's kernels) moves its p-value by as little, not by a whole rank. Beyond the largest
+reference score u_max the count is 0 and the step p-value would stay at its floor however far the score goes, so
+that one score far out of range could not outweigh several that see nothing; there the tail is extrapolated as an
+exponential from the value at u_max, p(s) = p(u_max) exp(-(s - u_max) / beta), beta the mean excess of the top 10%
+of the references over their smallest (peaks over a threshold); it has no lower bound. Below the smallest reference
+score p = 1. Scores are oriented higher = more novel. Combined by Fisher's method, -2 sum_i ln p_i, reported as
+-log10 of its chi-square (2m degrees of freedom) tail, or by the smallest p-value with Bonferroni's correction,
+-log10 min(1, m min_i p_i). The scores are dependent, so neither is an exact p-value; both are monotone scores
+(higher = more novel).
 """
 from __future__ import annotations
 
@@ -29,17 +34,20 @@ TAIL = 0.1  # the fraction of the largest reference scores whose mean excess set
 
 
 def empirical_p_values(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """(n,) p-values of `scores` against the reference scores (any order); higher score = smaller p; beyond the
-    largest reference score, an exponential tail (see the module's note)."""
+    """(n,) p-values of `scores` against the reference scores (any order); higher score = smaller p; continuous in
+    the score: linear between distinct reference scores, an exponential tail beyond the largest (module note)."""
     ref = np.sort(np.asarray(reference, dtype=np.float64))
     s = np.asarray(scores, dtype=np.float64)
-    at_least = len(ref) - np.searchsorted(ref, s, side="left")
-    p = (1.0 + at_least) / (len(ref) + 1.0)
+    if not len(ref):
+        return np.ones(len(s))
+    knots, first = np.unique(ref, return_index=True)           # first: the sorted position of each distinct score
+    at_knot = (1.0 + len(ref) - first) / (len(ref) + 1.0)      # (1 + #{ref >= u}) / (n + 1)
+    p = np.interp(s, knots, at_knot)
     top = ref[-max(2, int(np.ceil(TAIL * len(ref)))):]
     beta = float(np.mean(top - top[0])) if len(ref) > 1 else 0.0
-    beyond = s > ref[-1] if len(ref) else np.zeros(len(s), bool)
+    beyond = s > knots[-1]
     if beta > 0 and beyond.any():
-        p[beyond] = np.exp(-(s[beyond] - ref[-1]) / beta) / (len(ref) + 1.0)
+        p[beyond] = at_knot[-1] * np.exp(-(s[beyond] - knots[-1]) / beta)
     return p
 
 

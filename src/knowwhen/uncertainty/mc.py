@@ -232,3 +232,20 @@ def _folded_linear(x: torch.Tensor, masks: torch.Tensor, linear: nn.Linear, chun
         y = (x @ folded.T).reshape(x.shape[0], m.shape[0], w.shape[0]).transpose(0, 1)  # (c, n, H)
         outs.append(y + b if b is not None else y)
     return torch.cat(outs)
+
+
+# The network, the MC passes and the feature scores always see blocks of exactly ROWS images (the last one of a
+# batch padded with zeros): the CPU's kernels block a product differently for another number of rows, so an
+# image's numbers would otherwise differ in their last bits with the batch size, and a score that sits on a
+# reference score would move the fused novelty by a rank. With fixed blocks an image's numbers are bit for bit
+# the same whatever the batch size or its neighbours (tested); a batch size is then only the reading unit. 512 is the
+# default batch size, so the default pads nothing, and it bounds the memory of one block.
+ROWS = 512
+
+
+def padded_chunks(x: torch.Tensor, rows: int = ROWS):
+    """Yields (block, n): x in blocks of exactly `rows` rows, the first n of them real (the last block padded)."""
+    for start in range(0, len(x), rows):
+        block = x[start:start + rows]
+        n = len(block)
+        yield (torch.cat([block, block.new_zeros((rows - n, *block.shape[1:]))]) if n < rows else block), n

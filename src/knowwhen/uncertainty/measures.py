@@ -131,7 +131,15 @@ def measures_from_passes(probs: np.ndarray, deterministic_probs: np.ndarray | No
     return out
 
 
+# The doubt score of an empty conformal set: above a set of every class (only LAC sets can be empty, and an empty
+# LAC set means that no class is probable enough: the model can name none, which `set_flag` flags too).
+EMPTY_SET_DOUBT = 1e6
+
+
 def uncertainty_scores(measures: dict[str, np.ndarray], name: str) -> np.ndarray:
-    """Measure `name` oriented so that higher = more uncertain (confidences are negated)."""
+    """Measure `name` oriented so that higher = more uncertain: confidences are negated, and a `set_size` of 0 (an
+    empty set) scores EMPTY_SET_DOUBT, above every non-empty set."""
     values = np.asarray(measures[name], dtype=np.float64)
+    if name == "set_size":
+        return np.where(values == 0, EMPTY_SET_DOUBT, values)
     return -values if name in CONFIDENCE_MEASURES else values
