@@ -165,3 +165,9 @@ def test_info_counts_the_best_epoch_from_one(digits_run):
     best = kw.load_run(digits_run).metrics["best_epoch"]
     r = runner.invoke(app, ["info", str(digits_run)])
     assert r.exit_code == 0 and f"best_epoch     {best + 1} (counted from 1" in r.output, r.output
+
+
+def test_a_rejected_evaluation_writes_nothing(digits_run, tmp_path):
+    for bad, said in ((["--batch-size", "0"], "--batch-size 0"), (["--mc", "-2"], "--mc -2")):
+        r = runner.invoke(app, ["evaluate", str(digits_run), "digits", *bad, "--out", str(tmp_path / "ev")])
+        assert r.exit_code == 2 and said in r.stderr and list(tmp_path.iterdir()) == [], r.output

@@ -105,7 +105,7 @@ def test_dated_csv_forecasts_carry_dates(tmp_path):
     assert [(r["origin_time"], r["time"]) for r in forecast_rows(sf)] == [("2024-05-31", "2024-06-01"),
                                                                             ("2024-05-31", "2024-06-02")]
     evaluate_forecaster(run, tmp_path / "eval", passes=5, progress=False)
-    assert (tmp_path / "eval" / "series.csv").read_text().splitlines()[1] == "2024-01-01,0.0"
+    assert (tmp_path / "eval" / "series.csv").read_text().splitlines()[1] == "2024-01-01,0"  # numbers to 9 significant digits, as every table
 
 
 def test_bad_series_input_is_one_clear_error(tmp_path):

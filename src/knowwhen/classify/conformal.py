@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
+from ..config import check_counts
 from ..data import ImageDataset
 from ..errors import CheckpointError, ConfigError, DataError
 from ..training.rundir import read_config, write_config
@@ -243,6 +244,7 @@ def calibrate_run(run: Run, ds: ImageDataset, mc: int = 100, seed: int = 0, batc
     Example:
         >>> calibrate_run(load_run("runs/deeploc"), open_dataset("plate7_controls.h5"))  # doctest: +SKIP
     """
+    check_counts(mc=mc, batch_size=batch_size)
     split = own_split(run, ds)
     if split is not None:
         if not len(split.calibration):

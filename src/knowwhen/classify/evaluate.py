@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_open, write_text_atomic
+from ..atomic import atomic_open, check_output_dir, write_text_atomic
+from ..config import check_counts
 from ..data import ImageDataset
 from ..errors import DataError
 from ..evaluation.conformal import conformal_summary, per_class_coverage
@@ -70,9 +71,11 @@ def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 1
         >>> summary = evaluate_run(load_run("runs/fmnist"), open_dataset("fashion-mnist"), "eval/")  # doctest: +SKIP
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_counts(mc=mc or 0, batch_size=batch_size)
+    check_output_dir(out, "--out")
     test = run_test_images(run, ds, allow_training_images)
     datasets = [(test, label_codes(run, test, novel_classes))] + ([(novel, None)] if novel is not None else [])
+    out.mkdir(parents=True, exist_ok=True)
     sets = run_sets(run, conformal, mc, seed, use_temperature) if conformal else None
     arrays = _collect(run, datasets, out / "predictions.csv", sets, batch_size=batch_size, progress=progress, mc=mc,
                       seed=seed, use_temperature=use_temperature)

@@ -32,9 +32,9 @@ class PredictOptions:
     Attributes:
         mc: MC-dropout passes per image (e.g. 100); None: the deterministic prediction only (for a deep
             ensemble: its M members' outputs are the samples of the MC columns).
-        seed: seed of the dropout masks; an image's numbers do not depend on `batch_size` (to float32 rounding).
+        seed: seed of the dropout masks; an image's numbers do not depend on `batch_size` (blocks of ROWS).
         use_temperature: divide the logits by the run's fitted temperature.
-        batch_size: images per batch.
+        batch_size: images read at once (the network runs on blocks of `knowwhen.uncertainty.mc.ROWS`).
         part_size: images per part file (the unit of resuming and of sharing among ranks).
         progress: show a progress bar.
         passes_out: also save every MC pass (T, N, K) to this .npy (small sets).

@@ -138,11 +138,11 @@ def predict(
                              "prob_<class>. Killed, the same command resumes from the last finished part."),
     mc: Optional[int] = typer.Option(None, "--mc", help="MC-dropout passes per image (e.g. 100); adds the "
                                      "uncertainty columns and makes prob_<class> the MC mean."),
-    seed: int = typer.Option(0, help="Seed of the dropout masks (results do not depend on --batch-size, to float32 "
-                             "rounding)."),
+    seed: int = typer.Option(0, help="Seed of the dropout masks."),
     no_temperature: bool = typer.Option(False, "--no-temperature", help="Ignore the run's fitted temperature."),
     save_passes: Optional[Path] = typer.Option(None, help="Also save every MC pass as a (T, N, K) .npy (small sets)."),
-    batch_size: int = typer.Option(512, help="Images per batch."),
+    batch_size: int = typer.Option(512, help="Images read at once (the network runs on blocks of 512 whatever it "
+                                    "is, so results do not depend on it)."),
     part_size: int = typer.Option(100_000, help="Images per part file (the unit of resuming)."),
     devices: int = typer.Option(1, help="Processes (CPU) or GPUs per node; each predicts its share of the parts."),
     num_nodes: int = typer.Option(1, help="Machines (nodes)."),
@@ -192,7 +192,8 @@ def evaluate(
                                                "on (otherwise refused; the run's own data uses its test split)."),
     novel_classes: Optional[str] = typer.Option(None, help="Classes of DATA the run never saw, A,B,...: scored as "
                                                 "novel (another unknown class name is an error)."),
-    batch_size: int = typer.Option(512, help="Images per batch."),
+    batch_size: int = typer.Option(512, help="Images read at once (the network runs on blocks of 512 whatever it "
+                                    "is, so results do not depend on it)."),
     conformal: Optional[str] = CONFORMAL,
     alpha: Optional[float] = ALPHA,
     by_class: bool = BY_CLASS,
@@ -235,7 +236,8 @@ def calibrate(
     by_class: bool = BY_CLASS,
     allow_training_images: bool = typer.Option(False, help="Calibrate on DATA even when it holds images the run "
                                                "trained on (their sets come out too small)."),
-    batch_size: int = typer.Option(512, help="Images per batch."),
+    batch_size: int = typer.Option(512, help="Images read at once (the network runs on blocks of 512 whatever it "
+                                    "is, so results do not depend on it)."),
     fmt: Optional[str] = DATA_FORMAT,
     option: List[str] = DATA_OPTION,
     skip_bad: bool = SKIP_BAD,

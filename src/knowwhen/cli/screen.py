@@ -32,7 +32,8 @@ def screen(
     plate_column: str = typer.Option("Metadata_Plate", help="Metadata column naming the plate."),
     well_column: str = typer.Option("Metadata_Well", help="Metadata column naming the well."),
     cells_format: str = typer.Option("parquet", help="parquet or csv for the per-cell table."),
-    batch_size: int = typer.Option(512, help="Images per batch."),
+    batch_size: int = typer.Option(512, help="Images read at once (the network runs on blocks of 512 whatever it "
+                                    "is, so results do not depend on it)."),
     part_size: int = typer.Option(100_000, help="Images per part file (the unit of resuming)."),
     devices: int = typer.Option(1, help="Processes (CPU) or GPUs per node; each predicts its share of the parts."),
     num_nodes: int = typer.Option(1, help="Machines (nodes)."),
