@@ -313,3 +313,35 @@ def test_cell_flags_are_booleans_and_well_numbers_have_nine_digits(screened):
     digits = [len(v.lstrip("-").split("e")[0].replace(".", "").lstrip("0")) for r in rows
               for k, v in r.items() if k.startswith(("p_value", "q_value", "mean_", "frac_", "ci_"))]
     assert max(digits) <= 9 and max(digits) >= 8
+
+
+def test_qc_flags_blurred_and_saturated_wells_and_marks_their_hits(digits_run, tmp_path):
+    from scipy.ndimage import gaussian_filter
+
+    data = _plate(tmp_path / "p.npz", cells=30)
+    with np.load(data) as z:
+        x, meta = z["x"].astype(np.float64), {k: z[k] for k in z.files if k != "x"}
+    wells = meta["Metadata_Well"]
+    x[wells == "C05"] = gaussian_filter(x[wells == "C05"], sigma=(0, 1.2, 1.2))
+    x[wells == "D06"] = np.minimum(x[wells == "D06"] * 4, 16)
+    x[wells == "B03"] = gaussian_filter(x[wells == "B03"], sigma=(0, 1.2, 1.2))   # a spiked well, blurred too
+    np.savez(data, x=x, **meta)
+    r = runner.invoke(app, ["screen", str(digits_run), str(data), "--mc", "0", "--controls",
+                            "Metadata_Treatment=DMSO", "--out", str(tmp_path / "o"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    got = _wells(tmp_path / "o")
+    assert {"qc_focus", "qc_intensity", "qc_p99", "qc_saturation", "qc_cells", "qc_flag",
+            "hit_artefact_suspect"} <= set(got["A01"])
+    assert got["C05"]["qc_flag"] == "1" and got["D06"]["qc_flag"] == "1" and got["B03"]["qc_flag"] == "1"
+    assert float(got["C05"]["qc_focus"]) < float(got["C06"]["qc_focus"]) / 2
+    assert float(got["D06"]["qc_saturation"]) > float(got["D05"]["qc_saturation"])
+    assert sum(w["qc_flag"] == "1" for w in got.values()) <= 6      # plain wells stay inside the controls' range
+    for w in got.values():
+        assert w["hit_artefact_suspect"] == str(w["hit"] == "True" and w["qc_flag"] == "1")
+    assert got["B03"]["hit"] == "True" and got["B03"]["hit_artefact_suspect"] == "True"
+    # the per-well median equals the median over the well's cells (30 cells: the sample holds them all)
+    import pyarrow.parquet as pq
+
+    cells = pq.read_table(tmp_path / "o" / "cells.parquet").to_pandas()
+    assert float(got["C06"]["qc_focus"]) == pytest.approx(cells.loc[cells["Metadata_Well"] == "C06", "qc_focus"]
+                                                         .median(), rel=1e-8)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..data import ImageDataset
+from ..data.quality import quality_measures
 from ..errors import DataError
 from ..evaluation.calibration import softmax
 from ..uncertainty import MCDropout, MCSums, mc_engine, measures_from_sums
@@ -100,7 +101,7 @@ def predict(run: Run, images: np.ndarray) -> np.ndarray:
 def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress: bool = True,
                     mc: int | MCDropout | None = None, seed: int = 0, use_temperature: bool = True,
                     keep_passes: bool = False, engine: str = "auto", device: str | torch.device = "cpu",
-                    part: tuple[int, int] | None = None) -> Iterator[PredictionBatch]:
+                    part: tuple[int, int] | None = None, quality: bool = False) -> Iterator[PredictionBatch]:
     """Yields PredictionBatch for every image of `ds`, in order; memory stays one batch.
 
     Args:
@@ -112,6 +113,7 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
         keep_passes: also return every pass (T, n, K): for small sets only.
         device: where the model runs (e.g. "cuda:0"); results come back as NumPy arrays.
         part: (k, n) when `ds` is part k of n of a larger prediction: the progress bar says so.
+        quality: add the image-quality measures of the raw images (`knowwhen.data.quality`) to the measures.
     """
     from tqdm.auto import tqdm
 
@@ -132,6 +134,8 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
             _merge(batch, [_chunk(run, engine_, xb, n, keep_passes, t) for xb, n in padded_chunks(x)])
             batch.probs = softmax(batch.logits / t)
             batch.measures.update(p_max=batch.probs.max(1), pred=batch.probs.argmax(1))
+            if quality:
+                batch.measures.update(quality_measures(images, ds.channel_names))
             if run.reference is not None:
                 batch.measures[FUSED] = fused_novelty(run.reference, batch.measures)
             yield batch

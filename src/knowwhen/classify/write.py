@@ -12,6 +12,7 @@ import numpy as np
 from ..atomic import atomic_path, check_output_file, write_text_atomic
 from ..config import check_counts
 from ..data import ImageDataset
+from ..data.quality import quality_columns
 from ..distributed import Ranks
 from ..errors import ConfigError
 from ..tables import TEXT_COLUMNS, merge_parts, write_part
@@ -39,6 +40,7 @@ class PredictOptions:
         progress: show a progress bar.
         passes_out: also save every MC pass (T, N, K) to this .npy (small sets).
         conformal: add each image's conformal prediction set (columns set, set_size, set_flag).
+        quality: add the image-quality columns qc_* of the raw images (`knowwhen.data.quality`).
     """
 
     mc: int | None = None
@@ -49,19 +51,21 @@ class PredictOptions:
     progress: bool = True
     passes_out: str | Path | None = None
     conformal: ConformalOptions | None = None
+    quality: bool = False
 
     def __post_init__(self):
         check_counts(mc=self.mc or 0, batch_size=self.batch_size, part_size=self.part_size)
 
 
-def prediction_header(run: Run, ds: ImageDataset, mc: bool, sets: bool = False) -> list[str]:
+def prediction_header(run: Run, ds: ImageDataset, mc: bool, sets: bool = False, quality: bool = False) -> list[str]:
     """The columns of a predictions table: id, label (when any is known), pred, p_max, [MC measures], [feature
-    scores], [novelty], [set, set_size, set_flag], prob_<class>."""
+    scores], [novelty], [set, set_size, set_flag], [qc_*], prob_<class>."""
     header = ["id"] + (["label"] if (ds.labels >= 0).any() else []) + ["pred", "p_max"]
     header += list(MC_COLUMNS) if mc else []
     header += list(FEATURE_SCORES) if run.features is not None else []
     header += ["novelty"] if run.reference is not None else []
     header += list(SET_COLUMNS) if sets else []
+    header += quality_columns(ds.channel_names, ds.shape[0]) if quality else []
     return header + [f"prob_{c}" for c in run.class_names]
 
 
@@ -127,7 +131,7 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
     check_output_file(out, "--out")
     _check_options(run, ds, o)
     check_compatible(run, ds)
-    header = prediction_header(run, ds, run.samples(o.mc) > 0, o.conformal is not None)
+    header = prediction_header(run, ds, run.samples(o.mc) > 0, o.conformal is not None, o.quality)
     sets = run_sets(run, o.conformal, o.mc, o.seed, o.use_temperature) if o.conformal else None
     parts_dir = _parts_dir(out, _manifest(run, ds, header, o))
     suffix = ".parquet" if out.suffix.lower() == ".parquet" else ".csv"
@@ -146,7 +150,7 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
         sub = ds.subset(np.arange(k * o.part_size, min(len(ds), (k + 1) * o.part_size)))
         batches = predict_dataset(run, sub, o.batch_size, o.progress, engine_, o.seed, o.use_temperature,
                                   o.passes_out is not None, device=ranks.device,
-                                  part=(k + 1, len(parts)) if len(parts) > 1 else None)
+                                  part=(k + 1, len(parts)) if len(parts) > 1 else None, quality=o.quality)
         write_part(parts[k], _columns(with_sets(batches, sets), header, classes, passes), header)
     ranks.wait()
     if ranks.lead and all(p.exists() for p in parts):

@@ -24,14 +24,18 @@ def screen(
     fpr: float = typer.Option(0.05, help="Fraction of known cells flagged novel: sets the threshold."),
     fdr: float = typer.Option(0.05, help="Wells with a Benjamini-Hochberg q-value below this are hits."),
     hit_test: str = typer.Option("rank", help="Test that calls hits: rank (the well's scores against the "
-                                 "reference's, Mann-Whitney) or binomial (its novel fraction against --fpr); "
-                                 "wells.csv has both."),
+                                 "reference's, Mann-Whitney), binomial (its novel fraction against --fpr) or "
+                                 "betabinom (its novel count against the control wells' spread); wells.csv has "
+                                 "all three."),
     controls: Optional[str] = typer.Option(None, help="Control cells, COLUMN=VALUE (e.g. Metadata_Treatment=DMSO) "
                                            "or wells A01,B01: each plate's threshold is set on its controls "
                                            "[default: on the run's validation images]."),
     plate_column: str = typer.Option("Metadata_Plate", help="Metadata column naming the plate."),
     well_column: str = typer.Option("Metadata_Well", help="Metadata column naming the well."),
     cells_format: str = typer.Option("parquet", help="parquet or csv for the per-cell table."),
+    qc: bool = typer.Option(True, "--qc/--no-qc", help="Measure each cell's focus, intensity and saturation in the "
+                            "prediction pass; flag wells outside the control wells' range (hits there are "
+                            "artefact suspects)."),
     batch_size: int = typer.Option(512, help="Images read at once (the network runs on blocks of 512 whatever it "
                                     "is, so results do not depend on it)."),
     part_size: int = typer.Option(100_000, help="Images per part file (the unit of resuming)."),
@@ -56,7 +60,8 @@ def screen(
 
     options = ScreenOptions(mc=mc, seed=seed, score=score, fpr=fpr, fdr=fdr, controls=controls,
                             plate_column=plate_column, well_column=well_column, cells_format=cells_format,
-                            batch_size=batch_size, part_size=part_size, progress=not quiet, hit_test=hit_test)
+                            batch_size=batch_size, part_size=part_size, progress=not quiet, hit_test=hit_test,
+                            qc=qc)
     check_output_dir(out, "--out")
     loaded = load_run(run)
     ds = open_data(data, fmt, option, skip_bad)

@@ -26,6 +26,7 @@ from ..uncertainty.conformal import conformal_quantile
 from ..uncertainty.measures import SCORED_MEASURES, uncertainty_scores
 from .metadata import PLATE, WELL, control_mask, plate_layout, well_names
 from .picks import WellPicks
+from .qc import WellQC, qc_flags
 from .tables import TableWriter, read_batches
 from .wells import HIT_COLUMNS, WellSums, plate_table, well_table
 
@@ -49,6 +50,8 @@ class ScreenOptions:
         controls: control cells, COLUMN=VALUE or wells A01,B01,...; None: thresholds from validation.
         plate_column, well_column: the metadata columns naming plate and well.
         cells_format: `parquet` or `csv` for the per-cell table.
+        qc: measure every cell's image quality in the prediction pass (`knowwhen.data.quality`) and flag wells
+            outside the control wells' range (`knowwhen.screen.qc`); hits there are artefact suspects.
     """
 
     mc: int = 100
@@ -64,6 +67,7 @@ class ScreenOptions:
     part_size: int = 100_000
     progress: bool = True
     hit_test: str = "rank"
+    qc: bool = True
 
     def __post_init__(self):
         check_counts(mc=self.mc, batch_size=self.batch_size, part_size=self.part_size)
@@ -106,12 +110,13 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
     control = control_mask(metadata, o.controls, o.well_column, str(ds.path))
     predictions, stamp = out / ".predictions.parquet", out / ".predictions.json"
     settings = {"run": str(Path(run.path).resolve()), "data": str(ds.path), "cells": len(ds), "mc": o.mc,
-                "seed": o.seed}
+                "seed": o.seed, "qc": o.qc}
     if predictions.exists() and stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == settings:
         log.info("%s: the cells were predicted before the screen stopped; summarising them", out)
     else:  # phase 1; after a kill, write_predictions resumes from its last finished part
-        write_predictions(run, ds, predictions, PredictOptions(o.mc or None, o.seed, batch_size=o.batch_size,
-                                                               part_size=o.part_size, progress=o.progress), ranks)
+        write_predictions(run, ds, predictions, PredictOptions(mc=o.mc or None, seed=o.seed, batch_size=o.batch_size,
+                                                               part_size=o.part_size, progress=o.progress,
+                                                               quality=o.qc), ranks)
         if ranks.lead:
             write_text_atomic(stamp, json.dumps(settings))
     if not ranks.lead:
@@ -120,8 +125,8 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
     for plate, t in thresholds.items():
         log.info("plate %s: novel = %s above %.4g (%s)", plate if plate is not None else "(all)", score,
                  t["threshold"], t["source"])
-    wells = _cells_and_wells(run, predictions, metadata, control, score, thresholds, out, o)
-    plates = plate_table(wells, o.plate_column, thresholds)
+    wells, nulls = _cells_and_wells(run, predictions, metadata, control, score, thresholds, out, o)
+    plates = plate_table(wells, o.plate_column, thresholds, nulls)
     write_rows_csv(out / "wells.csv", wells)
     write_rows_csv(out / "plates.csv", plates)
     summary = {"run": str(run.path), "data": str(ds.path), "cells": int(len(ds)), "score": score, "fpr": o.fpr,
@@ -183,12 +188,13 @@ def _validation_threshold(run: Run, score: str, fpr: float) -> dict:
 
 
 def _cells_and_wells(run: Run, predictions: Path, metadata: dict, control: np.ndarray, score: str, thresholds: dict,
-                     out: Path, o: ScreenOptions) -> list[dict]:
-    """Streams the predictions: writes the per-cell table with metadata and `novel`; returns the well rows."""
+                     out: Path, o: ScreenOptions) -> tuple[list[dict], dict]:
+    """Streams the predictions: writes the per-cell table with metadata and `novel`; returns the well rows and
+    each plate's null of the well test."""
     classes = np.asarray(run.class_names)
     index = {c: k for k, c in enumerate(run.class_names)}
     measures = tuple(m for m in SCORED_MEASURES if m != "set_size")
-    sums, start, picks = None, 0, WellPicks()
+    sums, start, picks, qc = None, 0, WellPicks(), None
     plates = metadata[o.plate_column]
     with TableWriter(out / f"cells.{o.cells_format}") as writer:
         for batch in read_batches(predictions):
@@ -205,9 +211,27 @@ def _cells_and_wells(run: Run, predictions: Path, metadata: dict, control: np.nd
             sums.add(plates[rows], meta[o.well_column], novel, pred, batch, meta, control[rows], below, ref_n)
             picks.add(plates[rows], meta[o.well_column], values, np.arange(start, start + n), classes[pred],
                       batch["id"])
+            qc = qc or WellQC([c for c in batch if c.startswith("qc_")])
+            qc.add(list(zip(plates[rows], meta[o.well_column])), np.arange(start, start + n), batch)
             start += n
     write_text_atomic(out / PICKS, json.dumps(picks.to_dict()))
-    return well_table(sums, classes, o.fpr, o.fdr, o.plate_column, o.well_column, o.hit_test)
+    wells, nulls = well_table(sums, classes, o.fpr, o.fdr, o.plate_column, o.well_column, o.hit_test)
+    return _with_qc(wells, qc, o), nulls
+
+
+def _with_qc(wells: list[dict], qc: WellQC | None, o: ScreenOptions) -> list[dict]:
+    """The well rows with their QC medians, `qc_cells`, `qc_flag` and `hit_artefact_suspect` (a hit on a flagged
+    well), when the screen measured QC."""
+    if qc is None or not qc.columns:
+        return wells
+    for w in wells:
+        w.update(qc.medians(w[o.plate_column], w[o.well_column]), qc_cells=w["cells"])
+    sources = qc_flags(wells, o.plate_column, qc.columns)
+    for plate, source in sources.items():
+        log.info("plate %s: QC flags wells outside the range of %s", plate, source)
+    for w in wells:
+        w["hit_artefact_suspect"] = bool(w["hit"] and w["qc_flag"])
+    return wells
 
 
 def _against_reference(values: np.ndarray, plates: np.ndarray, thresholds: dict):

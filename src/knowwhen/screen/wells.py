@@ -8,6 +8,8 @@ calling with Benjamini-Hochberg q-values over all wells, by two one-sided tests:
   below the cell's (ties count 1/2), from running sums; normal approximation without tie correction (ties
   shrink the variance, so leaving them out errs on the side of fewer hits). It uses every cell's score, not only
   whether it passed the threshold, and so finds wells where a minority of cells is only moderately novel.
+- `betabinom`: is the well's novel count above what the plate's control *wells* show, with their well-to-well
+  spread (a beta-binomial fitted on them; `welltest`)? The well, not the cell, is the unit.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..evaluation.perclass import wilson_interval
+from .welltest import plate_null, well_p_value
 
 
 @dataclass
@@ -59,7 +62,8 @@ class WellSums:
                 s["metadata"][name] = old if old == value else None  # None: the value differs within the well
 
 
-HIT_COLUMNS = {"rank": ("p_value_rank", "q_value_rank"), "binomial": ("p_value", "q_value")}  # test -> its wells.csv columns
+HIT_COLUMNS = {"rank": ("p_value_rank", "q_value_rank"), "binomial": ("p_value", "q_value"),  # test -> its columns
+               "betabinom": ("p_value_betabinom", "q_value_betabinom")}
 
 
 def rank_p_value(u: float, cells: int, reference: int) -> float:
@@ -72,10 +76,11 @@ def rank_p_value(u: float, cells: int, reference: int) -> float:
 
 
 def well_table(sums: WellSums, class_names, fpr: float, fdr: float, plate_column: str, well_column: str,
-               hit_test: str) -> list[dict]:
+               hit_test: str) -> tuple[list[dict], dict]:
     """One row per well: counts, novel fraction with its Wilson 95% interval, the one-sided binomial p-value
-    against `fpr` and the rank test's (`p_value_rank`), the BH q-values of each over all wells, `hit` (q < fdr
-    by `hit_test`), class composition, mean measures, and the metadata constant within the well."""
+    against `fpr`, the rank test's (`p_value_rank`) and the beta-binomial's against the plate's control wells
+    (`p_value_betabinom`, see `welltest`), the BH q-values of each over all wells, `hit` (q < fdr by `hit_test`),
+    class composition, mean measures, and the metadata constant within the well; and {plate: WellNull}."""
     from statsmodels.stats.multitest import multipletests
     from statsmodels.stats.proportion import binom_test
 
@@ -92,18 +97,32 @@ def well_table(sums: WellSums, class_names, fpr: float, fdr: float, plate_column
         row.update({f"frac_{c}": n / s["cells"] for c, n in zip(class_names, s["classes"])})
         row.update({f"mean_{m}": v / s["cells"] for m, v in s["sums"].items()})
         rows.append(row)
-    for suffix in ("", "_rank"):
+    nulls = _add_betabinom(rows, plate_column, fpr)
+    for suffix in ("", "_rank", "_betabinom"):
         q = multipletests([r["p_value" + suffix] for r in rows], method="fdr_bh")[1] if rows else []
         for row, qv in zip(rows, q):
             row["q_value" + suffix] = float(qv)
     for row in rows:
         row["hit"] = bool(row[HIT_COLUMNS[hit_test][1]] < fdr)
-    return rows
+    return rows, nulls
 
 
-def plate_table(wells: list[dict], plate_column: str, thresholds: dict) -> list[dict]:
-    """One row per plate: cells, wells, hits, the threshold and where it came from, and the novel fraction of its
-    control cells (a check: far from the fpr means the threshold does not transfer to this plate)."""
+def _add_betabinom(rows: list[dict], plate_column: str, fpr: float) -> dict:
+    """Sets each row's `p_value_betabinom` against its plate's null from the plate's control wells."""
+    nulls = {}
+    for plate in dict.fromkeys(r[plate_column] for r in rows):
+        mine = [r for r in rows if r[plate_column] == plate]
+        controls = [r for r in mine if r["control"]]
+        nulls[plate] = plate_null([r["novel"] for r in controls], [r["cells"] for r in controls], fpr, plate)
+        for r in mine:
+            r["p_value_betabinom"] = well_p_value(r["novel"], r["cells"], nulls[plate])
+    return nulls
+
+
+def plate_table(wells: list[dict], plate_column: str, thresholds: dict, nulls: dict) -> list[dict]:
+    """One row per plate: cells, wells, hits, the threshold and where it came from, the novel fraction of its
+    control cells (a check: far from the fpr means the threshold does not transfer to this plate), and the
+    beta-binomial null of its wells (`null_novel_fraction`, `null_overdispersion` rho, `null_from`)."""
     out = []
     for plate in dict.fromkeys(w[plate_column] for w in wells):
         mine = [w for w in wells if w[plate_column] == plate]
@@ -111,5 +130,7 @@ def plate_table(wells: list[dict], plate_column: str, thresholds: dict) -> list[
         out.append({plate_column: plate, "cells": sum(w["cells"] for w in mine), "wells": len(mine),
                     "hits": sum(w["hit"] for w in mine), "threshold": t.get("threshold"),
                     "threshold_from": t.get("source"), "control_cells": t.get("control_cells", 0),
-                    "control_novel_fraction": t.get("control_novel_fraction")})
+                    "control_novel_fraction": t.get("control_novel_fraction"),
+                    "null_novel_fraction": nulls[plate].mu, "null_overdispersion": nulls[plate].rho,
+                    "null_from": nulls[plate].source})
     return out
