@@ -315,17 +315,23 @@ def test_cell_flags_are_booleans_and_well_numbers_have_nine_digits(screened):
     assert max(digits) <= 9 and max(digits) >= 8
 
 
-def test_qc_flags_blurred_and_saturated_wells_and_marks_their_hits(digits_run, tmp_path):
+def _qc_plate(path):
+    """The 96-well plate with C05 out of focus, D06 saturated and the spiked well B03 out of focus too."""
     from scipy.ndimage import gaussian_filter
 
-    data = _plate(tmp_path / "p.npz", cells=30)
+    data = _plate(path, cells=30)
     with np.load(data) as z:
         x, meta = z["x"].astype(np.float64), {k: z[k] for k in z.files if k != "x"}
     wells = meta["Metadata_Well"]
     x[wells == "C05"] = gaussian_filter(x[wells == "C05"], sigma=(0, 1.2, 1.2))
     x[wells == "D06"] = np.minimum(x[wells == "D06"] * 4, 16)
-    x[wells == "B03"] = gaussian_filter(x[wells == "B03"], sigma=(0, 1.2, 1.2))   # a spiked well, blurred too
+    x[wells == "B03"] = gaussian_filter(x[wells == "B03"], sigma=(0, 1.2, 1.2))
     np.savez(data, x=x, **meta)
+    return data
+
+
+def test_qc_flags_blurred_and_saturated_wells_and_marks_their_hits(digits_run, tmp_path):
+    data = _qc_plate(tmp_path / "p.npz")
     r = runner.invoke(app, ["screen", str(digits_run), str(data), "--mc", "0", "--controls",
                             "Metadata_Treatment=DMSO", "--out", str(tmp_path / "o"), "--quiet"])
     assert r.exit_code == 0, r.output
@@ -345,3 +351,71 @@ def test_qc_flags_blurred_and_saturated_wells_and_marks_their_hits(digits_run, t
     cells = pq.read_table(tmp_path / "o" / "cells.parquet").to_pandas()
     assert float(got["C06"]["qc_focus"]) == pytest.approx(cells.loc[cells["Metadata_Well"] == "C06", "qc_focus"]
                                                          .median(), rel=1e-8)
+
+
+def test_composition_equals_scipys_chi_square_and_finds_a_shifted_mix(digits_run, tmp_path):
+    from scipy.stats import chi2_contingency
+
+    rng = np.random.default_rng(3)
+    digits = kw.open_dataset("digits")
+    x = digits.images(np.arange(1797))[:, 0]
+    ones = np.flatnonzero(digits.labels == 1)
+    cells, meta = [], {"Metadata_Plate": [], "Metadata_Well": [], "Metadata_Treatment": []}
+    for w in WELLS[:24]:
+        idx = rng.integers(0, 1797, 60) if w != "B05" else np.r_[rng.choice(ones, 40), rng.integers(0, 1797, 20)]
+        cells.append(x[idx])
+        meta["Metadata_Plate"] += ["P1"] * 60
+        meta["Metadata_Well"] += [w] * 60
+        meta["Metadata_Treatment"] += ["DMSO" if w.startswith("A") else "cpd"] * 60
+    np.savez(tmp_path / "c.npz", x=np.concatenate(cells), **{k: np.array(v) for k, v in meta.items()})
+    r = runner.invoke(app, ["screen", str(digits_run), str(tmp_path / "c.npz"), "--mc", "0", "--controls",
+                            "Metadata_Treatment=DMSO", "--cells-format", "csv", "--out", str(tmp_path / "o"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    got = _wells(tmp_path / "o")
+    rows = list(csv.DictReader(open(tmp_path / "o" / "cells.csv")))
+    run = kw.load_run(digits_run)
+
+    def counts(selected):
+        return np.array([sum(c["pred"] == k for c in selected) for k in run.class_names])
+
+    known = [c for c in rows if c["novel"] == "False"]
+    control = counts([c for c in known if c["Metadata_Treatment"] == "DMSO"])
+    mine = counts([c for c in known if c["Metadata_Well"] == "B05"])
+    table = np.stack([mine, control])[:, (mine + control) > 0]
+    assert float(got["B05"]["composition_p"]) == pytest.approx(chi2_contingency(table, correction=False).pvalue,
+                                                              rel=1e-6)
+    assert float(got["B05"]["composition_q"]) < 1e-6          # 2/3 of its cells are ones
+    assert np.median([float(w["composition_q"]) for k, w in got.items() if k != "B05"]) > 0.05
+
+
+@NO_BROWSER
+def test_the_review_page_marks_artefact_suspects_and_controls(digits_run, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    data = _qc_plate(tmp_path / "p.npz")
+    r = runner.invoke(app, ["screen", str(digits_run), str(data), "--mc", "0", "--controls",
+                            "Metadata_Treatment=DMSO", "--hit-test", "binomial", "--out", str(tmp_path / "o"),
+                            "--quiet"])
+    assert r.exit_code == 0, r.output
+    wells = _wells(tmp_path / "o")
+    suspects = {w for w, row in wells.items() if row["hit_artefact_suspect"] == "True"}
+    assert "B03" in suspects
+    browser.get((tmp_path / "o" / "report.html").as_uri())
+    shown = browser.find_elements(By.CSS_SELECTOR, "table.plate td.suspect")
+    assert {td.get_attribute("data-well") for td in shown} == suspects
+    style = browser.execute_script("const s = getComputedStyle(arguments[0]); return [s.outlineStyle, s.outlineColor]",
+                                   shown[0])
+    plain_hit = browser.find_elements(By.CSS_SELECTOR, "table.plate td.hit:not(.suspect)")
+    assert style[0] == "dotted" and (not plain_hit or browser.execute_script(
+        "return getComputedStyle(arguments[0]).outlineStyle", plain_hit[0]) == "solid")
+    controls = browser.find_elements(By.CSS_SELECTOR, "table.plate td.control")
+    assert {td.get_attribute("data-well") for td in controls} == {f"{r}01" for r in "ABCDEFGH"}
+    row = next(tr for tr in browser.find_elements(By.CSS_SELECTOR, "#hits tbody tr")
+               if tr.get_attribute("data-well") == "B03")
+    assert "yes" in row.text and "cpdB03" in row.text
+    row.click()
+    assert "well B03 (hit)" in browser.find_element(By.ID, "well-title").text
+    assert "outside the control wells' range" in browser.find_element(By.ID, "well-qc").text
+    assert "Artefact suspect" in browser.find_element(By.ID, "panel").text
+    assert "binomial test" in browser.find_element(By.ID, "panel").text
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []

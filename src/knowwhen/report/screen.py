@@ -38,7 +38,7 @@ def build_screen_report(screen_dir: str | Path, ds: ImageDataset) -> Path:
     wells = _rows(d / "wells.csv")
     plate_col, well_col = summary.get("plate_column", "Metadata_Plate"), summary.get("well_column", "Metadata_Well")
     data = {"summary": summary, "plate_column": plate_col, "well_column": well_col, "wells": wells,
-            "hit_columns": HIT_COLUMNS[test],
+            "hit_columns": HIT_COLUMNS[test], "test": test, "group_by": summary.get("group_by"),
             "picks": picks, "thumbs": _thumbnails(ds, picks), "cells": _cell_lists(d, summary, plate_col, well_col),
             "legend": composite_legend(list(ds.channel_names), ds.shape[0]) if ds.shape[0] > 1 else ""}
     page = _PAGE.replace("__TITLE__", html.escape(f"knowwhen screen: {summary['data']}")).replace(
@@ -120,6 +120,10 @@ body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1400px}
 h1{font-size:1.4em} h2{font-size:1.15em;margin-top:1.6em}
 .plate{border-collapse:collapse;margin:.5em 0} .plate td,.plate th{width:30px;height:22px;text-align:center;font-size:10px}
 .plate td.well{border:1px solid #ccc;cursor:pointer} .plate td.hit{outline:3px solid #000;outline-offset:-3px}
+.plate td.control{border:2px dashed #0072B2;color:#0072B2;font-weight:bold}
+.plate td.suspect{outline:3px dotted #E69F00;outline-offset:-3px;color:#000;font-weight:bold}
+.plate td.flagged:not(.hit){color:#E69F00;font-weight:bold} table.hits tbody tr{cursor:pointer}
+.suspect-note{color:#a35f00;font-weight:bold}
 .plate td.empty{background:#f4f4f4;cursor:default}
 #panel{border:1px solid #bbb;padding:.8em;margin:1em 0;min-height:3em;background:#fafafa}
 .cells{display:flex;flex-wrap:wrap;gap:8px} .cell{font-size:11px;text-align:center;width:96px}
@@ -131,8 +135,12 @@ button{margin:.3em .3em .3em 0}
 </style></head><body>
 <h1>Screen review</h1>
 <p id="summary"></p>
-<p>Colour: fraction of novel cells in the well <span class="scale"></span> <span id="scalemax"></span>;
-outlined wells are hits. Click a well to see its most novel and most confident cells.</p>
+<p>Colour: fraction of novel cells in the well <span class="scale"></span> <span id="scalemax"></span>
+(a fixed scale: 3 novel cells of 20 are light, not dark). Black outline: hit; <span style="outline:3px dotted
+#E69F00">dotted orange outline, "!"</span>: a hit on a well whose images fail QC (focus, intensity or saturation
+outside the control wells' range): an artefact suspect; orange "q": a well that fails QC without being a hit;
+<span style="border:2px dashed #0072B2;color:#0072B2">dashed blue, "c"</span>: control well. Click a well (or a
+row of the hit table) to see its most novel and most confident cells.</p>
 <div id="plates"></div>
 <div id="panel">Click a well on a plate map.</div>
 <h2>Hit wells</h2>
@@ -140,7 +148,8 @@ outlined wells are hits. Click a well to see its most novel and most confident c
 <table class="hits" id="hits"><thead><tr>
 <th data-key="plate">plate</th><th data-key="well">well</th><th data-key="cells">cells</th>
 <th data-key="novel_fraction">novel fraction [95% CI]</th><th data-key="q_hit">q-value (__TEST__ test)</th>
-<th data-key="top">top predicted classes</th></tr></thead><tbody></tbody></table>
+<th data-key="suspect">artefact suspect</th><th data-key="top">top predicted classes</th><th data-key="treatment">
+treatment</th></tr></thead><tbody></tbody></table>
 <script type="application/json" id="data">__DATA__</script>
 <script>
 "use strict";
@@ -148,8 +157,13 @@ const D = JSON.parse(document.getElementById("data").textContent);
 const P = D.plate_column, W = D.well_column, S = D.summary, [PK, QK] = D.hit_columns;  // the hit test's p, q
 const wells = D.wells.map(w => Object.assign({}, w, {
   plate: w[P], well: w[W], cells: +w.cells, novel_fraction: +w.novel_fraction, p_hit: +w[PK], q_hit: +w[QK],
-  hit: w.hit === "True", top: topClasses(w)}));
-const maxFraction = Math.max(0.05, ...wells.map(w => w.novel_fraction));
+  hit: w.hit === "True", top: topClasses(w), control: w.control === "True", flagged: w.qc_flag === "1",
+  suspect: w.hit_artefact_suspect === "True", treatment: treatment(w)}));
+const maxFraction = 0.5;  // fixed: the same colour means the same fraction on every plate and every screen
+function treatment(w) {
+  const keys = D.group_by ? [D.group_by] : Object.keys(w).filter(k => /^Metadata_(Treatment|Compound|Gene)/.test(k));
+  return keys.filter(k => w[k] !== undefined).map(k => w[k]).join(", ");
+}
 function topClasses(w) {
   return Object.keys(w).filter(k => k.startsWith("frac_")).map(k => [k.slice(5), +w[k]])
     .sort((a, b) => b[1] - a[1]).slice(0, 3).map(([c, f]) => c + " " + (100 * f).toFixed(0) + "%").join(", ");
@@ -197,8 +211,10 @@ function drawPlates() {
       for (let c = 0; c < cols; c++) {
         const td = document.createElement("td"), w = at[r + "," + c];
         if (w) {
-          td.className = "well" + (w.hit ? " hit" : "");
+          td.className = "well" + (w.hit ? " hit" : "") + (w.control ? " control" : "") + (w.suspect ? " suspect" : "") +
+            (w.flagged ? " flagged" : "");
           td.style.background = colour(w.novel_fraction);
+          td.textContent = w.suspect ? "!" : w.control ? "c" : w.flagged ? "q" : "";
           td.dataset.well = w.well;
           td.title = w.well + ": " + w.cells + " cells, novel " + (100 * w.novel_fraction).toFixed(1) + "%, q " + w.q_hit.toPrecision(2);
           td.addEventListener("click", () => showWell(plate, w.well));
@@ -224,7 +240,9 @@ function showWell(plate, well) {
   panel.innerHTML = "<h2 id='well-title'>Plate " + esc(plate) + ", well " + esc(well) + (w.hit ? " (hit)" : "") + "</h2>" +
     "<p>" + w.cells + " cells, " + w.novel + " novel: " + (100 * w.novel_fraction).toFixed(1) + "% [" +
     (100 * +w.ci_low).toFixed(1) + "%, " + (100 * +w.ci_high).toFixed(1) + "%], p " + w.p_hit.toPrecision(2) +
-    ", q " + w.q_hit.toPrecision(2) + "; predicted: " + esc(w.top) + "</p>" +
+    ", q " + w.q_hit.toPrecision(2) + " (" + esc(D.test) + " test); predicted: " + esc(w.top) + "</p>" +
+    (w.suspect ? "<p class='suspect-note'>Artefact suspect: a hit on a well whose images fail QC.</p>" : "") +
+    qcHtml(w) + metaHtml(w) +
     (D.legend ? "<p>Colours: " + esc(D.legend) + "</p>" : "") +
     "<h3>Most novel cells</h3><div class='cells' id='novel-cells'>" + p.novel.map(cellHtml).join("") + "</div>" +
     "<h3>Most confident cells</h3><div class='cells'>" + p.confident.map(cellHtml).join("") + "</div>" +
@@ -234,6 +252,16 @@ function showWell(plate, well) {
     const rows = listed ? listed : p.novel.concat(p.confident).map(c => [c.id, c.pred, c.score, ""]);
     download(plate + "_" + well + "_cells.csv", [["id", "predicted", S.score, "novel"]].concat(rows));
   });
+}
+function qcHtml(w) {
+  const keys = Object.keys(w).filter(k => k.startsWith("qc_") && k !== "qc_flag");
+  if (!keys.length) return "";
+  return "<p id='well-qc'>QC" + (w.flagged ? " (outside the control wells' range)" : " (within the control wells' range)") +
+    ": " + keys.map(k => esc(k.slice(3)) + " " + num(+w[k])).join(", ") + "</p>";
+}
+function metaHtml(w) {
+  const keys = Object.keys(w).filter(k => k.startsWith("Metadata_") && k !== P && k !== W);
+  return keys.length ? "<p id='well-metadata'>" + keys.map(k => esc(k.slice(9)) + ": " + esc(w[k])).join("; ") + "</p>" : "";
 }
 function csvLine(r) { return r.map(v => /[",\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : String(v)).join(","); }
 function download(name, rows) {
@@ -248,9 +276,15 @@ function drawHits() {
     const x = a[sortKey], y = b[sortKey];
     return (x < y ? -1 : x > y ? 1 : 0) * (ascending ? 1 : -1);
   });
-  document.querySelector("#hits tbody").innerHTML = hits.map(w => "<tr><td>" + esc(w.plate) + "</td><td>" + esc(w.well) +
+  document.querySelector("#hits tbody").innerHTML = hits.map(w => "<tr data-plate='" + esc(w.plate) + "' data-well='" +
+    esc(w.well) + "'><td>" + esc(w.plate) + "</td><td>" + esc(w.well) +
     "</td><td>" + w.cells + "</td><td>" + (100 * w.novel_fraction).toFixed(1) + "% [" + (100 * +w.ci_low).toFixed(1) + "%, " +
-    (100 * +w.ci_high).toFixed(1) + "%]</td><td>" + w.q_hit.toPrecision(2) + "</td><td>" + esc(w.top) + "</td></tr>").join("");
+    (100 * +w.ci_high).toFixed(1) + "%]</td><td>" + w.q_hit.toPrecision(2) + "</td><td>" + (w.suspect ? "yes" : "") +
+    "</td><td>" + esc(w.top) + "</td><td>" + esc(w.treatment) + "</td></tr>").join("");
+  document.querySelectorAll("#hits tbody tr").forEach(tr => tr.addEventListener("click", () => {
+    showWell(tr.dataset.plate, tr.dataset.well);
+    document.getElementById("panel").scrollIntoView();
+  }));
 }
 document.querySelectorAll("#hits th").forEach(th => th.addEventListener("click", () => {
   const key = th.dataset.key;
@@ -259,12 +293,14 @@ document.querySelectorAll("#hits th").forEach(th => th.addEventListener("click",
   drawHits();
 }));
 document.getElementById("download-hits").addEventListener("click", () => download("hits.csv",
-  [["plate", "well", "cells", "novel", "novel_fraction", "ci_low", "ci_high", PK, QK, "top_classes"]].concat(
-    wells.filter(w => w.hit).map(w => [w.plate, w.well, w.cells, w.novel, w.novel_fraction, w.ci_low, w.ci_high, w[PK], w[QK], w.top]))));
+  [["plate", "well", "cells", "novel", "novel_fraction", "ci_low", "ci_high", PK, QK, "hit_artefact_suspect", "top_classes",
+    "treatment"]].concat(wells.filter(w => w.hit).map(w => [w.plate, w.well, w.cells, w.novel, w.novel_fraction, w.ci_low,
+    w.ci_high, w[PK], w[QK], w.suspect, w.top, w.treatment]))));
 document.getElementById("summary").textContent = S.cells + " cells in " + S.wells + " wells; a cell is novel when its " +
   S.score + " (higher = more novel) is above its plate's threshold, set so that a fraction " + S.fpr +
-  " of known cells is flagged; " + S.hits + " hit wells at a false discovery rate of " + S.fdr + ".";
-document.getElementById("scalemax").textContent = "0 to " + (100 * maxFraction).toFixed(0) + "%";
+  " of known cells is flagged; " + S.hits + " hit wells at a false discovery rate of " + S.fdr + " by the " + D.test +
+  " test" + (wells.some(w => w.suspect) ? ", " + wells.filter(w => w.suspect).length + " of them artefact suspects" : "") + ".";
+document.getElementById("scalemax").textContent = "0 to " + (100 * maxFraction).toFixed(0) + "% and above";
 drawPlates();
 drawHits();
 </script></body></html>

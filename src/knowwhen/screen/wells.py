@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..evaluation.perclass import wilson_interval
+from .composition import add_composition
 from .welltest import plate_null, well_p_value
 
 
@@ -39,6 +40,8 @@ class WellSums:
         count = lambda w=None: np.bincount(inv, weights=w, minlength=len(keys))  # noqa: E731
         classes = np.zeros((len(keys), self.classes), np.int64)
         np.add.at(classes, (inv, np.asarray(pred, np.int64)), 1)
+        known = np.zeros((len(keys), self.classes), np.int64)  # the predicted classes of the cells not novel
+        np.add.at(known, (inv[~novel], np.asarray(pred, np.int64)[~novel]), 1)
         sums = {m: count(np.nan_to_num(np.asarray(values[m], np.float64))) for m in self.measures}
         differs = {n: count((np.asarray(v) != np.asarray(v)[first][inv]).astype(float)) > 0
                    for n, v in metadata.items()}
@@ -47,13 +50,14 @@ class WellSums:
         for j, key in enumerate(keys.tolist()):
             s = self.cells.setdefault(tuple(key.split("\x1f", 1)), {
                 "cells": 0, "novel": 0, "control": 0, "u": 0.0, "reference_n": int(ref_n[j]),
-                "classes": np.zeros(self.classes, np.int64),
+                "classes": np.zeros(self.classes, np.int64), "known": np.zeros(self.classes, np.int64),
                 "sums": dict.fromkeys(self.measures, 0.0), "metadata": {}})
             s["cells"] += int(n[j])
             s["novel"] += int(k_novel[j])
             s["control"] += int(k_control[j])
             s["u"] += float(u[j])
             s["classes"] += classes[j]
+            s["known"] += known[j]
             for m in self.measures:
                 s["sums"][m] += float(sums[m][j])
             for name, v in metadata.items():
@@ -81,7 +85,6 @@ def well_table(sums: WellSums, class_names, fpr: float, fdr: float, plate_column
     against `fpr`, the rank test's (`p_value_rank`) and the beta-binomial's against the plate's control wells
     (`p_value_betabinom`, see `welltest`), the BH q-values of each over all wells, `hit` (q < fdr by `hit_test`),
     class composition, mean measures, and the metadata constant within the well; and {plate: WellNull}."""
-    from statsmodels.stats.multitest import multipletests
     from statsmodels.stats.proportion import binom_test
 
     rows = []
@@ -98,10 +101,12 @@ def well_table(sums: WellSums, class_names, fpr: float, fdr: float, plate_column
         row.update({f"mean_{m}": v / s["cells"] for m, v in s["sums"].items()})
         rows.append(row)
     nulls = _add_betabinom(rows, plate_column, fpr)
-    for suffix in ("", "_rank", "_betabinom"):
-        q = multipletests([r["p_value" + suffix] for r in rows], method="fdr_bh")[1] if rows else []
-        for row, qv in zip(rows, q):
-            row["q_value" + suffix] = float(qv)
+    add_composition(rows, [s["known"] for s in sums.cells.values()], plate_column)
+    for suffix in ("", "_rank", "_betabinom", "_composition"):
+        for row, qv in zip(rows, bh_q_values([r["p_value" + suffix] for r in rows])):
+            row["q_value" + suffix] = qv
+    for row in rows:  # composition_p / composition_q: named for what they test, not a hit test
+        row["composition_p"], row["composition_q"] = row.pop("p_value_composition"), row.pop("q_value_composition")
     for row in rows:
         row["hit"] = bool(row[HIT_COLUMNS[hit_test][1]] < fdr)
     return rows, nulls
@@ -117,6 +122,18 @@ def _add_betabinom(rows: list[dict], plate_column: str, fpr: float) -> dict:
         for r in mine:
             r["p_value_betabinom"] = well_p_value(r["novel"], r["cells"], nulls[plate])
     return nulls
+
+
+def bh_q_values(p: list[float]) -> list[float]:
+    """Benjamini-Hochberg q-values (statsmodels) of the p-values that are numbers; NaN stays NaN."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p, np.float64)
+    q = np.full(len(p), np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        q[ok] = multipletests(p[ok], method="fdr_bh")[1]
+    return q.tolist()
 
 
 def plate_table(wells: list[dict], plate_column: str, thresholds: dict, nulls: dict) -> list[dict]:
