@@ -205,7 +205,7 @@ def test_a_screen_stopped_while_summarising_does_not_predict_again(digits_run, t
     monkeypatch.undo()
     monkeypatch.setattr(screen_module, "write_predictions", lambda *a, **k: pytest.fail("predicted again"))
     summary = screen_run(run, ds, screen_metadata(data, ds), tmp_path / "o", options)
-    assert summary["cells"] == 960 and not (tmp_path / "o" / ".predictions.parquet").exists()
+    assert summary["cells"] == 960 and (tmp_path / "o" / ".predictions.parquet").exists()  # kept for recounting
 
 
 def test_an_hdf5_screen(digits_run, tmp_path):
@@ -419,3 +419,65 @@ def test_the_review_page_marks_artefact_suspects_and_controls(digits_run, browse
     assert "Artefact suspect" in browser.find_element(By.ID, "panel").text
     assert "binomial test" in browser.find_element(By.ID, "panel").text
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_treatments_pool_their_replicate_wells_by_hand(digits_run, tmp_path):
+    from scipy.stats import betabinom
+
+    from knowwhen.screen.treatments import treatment_p_value
+    from knowwhen.screen.welltest import WellNull
+
+    # the convolution of two wells' beta-binomials, counted by hand
+    null = WellNull(0.05, 0.02, 32, "")
+    a, b = null.shape
+    p1, p2 = betabinom.pmf(np.arange(31), 30, a, b), betabinom.pmf(np.arange(41), 40, a, b)
+    by_hand = sum(p1[i] * p2[j] for i in range(31) for j in range(41) if i + j >= 9)
+    assert treatment_p_value([4, 5], [30, 40], [null, null]) == pytest.approx(by_hand, rel=1e-10)
+    # a plate whose compounds sit in two replicate wells each
+    data = _plate(tmp_path / "p.npz", cells=20)
+    with np.load(data) as z:
+        meta = {k: z[k] for k in z.files}
+    compound = {w: "DMSO" if w.endswith("01") else f"c{(WELLS.index(w) // 2)}" for w in WELLS}
+    compound.update({"B03": "spiked", "C07": "spiked"})
+    meta["Metadata_Compound"] = np.array([compound[w] for w in meta["Metadata_Well"]])
+    np.savez(data, **meta)
+    r = runner.invoke(app, ["screen", str(digits_run), str(data), "--mc", "0", "--controls",
+                            "Metadata_Treatment=DMSO", "--group-by", "Metadata_Compound", "--out",
+                            str(tmp_path / "o"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    rows = {t["Metadata_Compound"]: t for t in csv.DictReader(open(tmp_path / "o" / "treatments.csv"))}
+    wells = _wells(tmp_path / "o")
+    spiked = rows["spiked"]
+    assert spiked["wells"] == "2" and int(spiked["novel"]) == int(wells["B03"]["novel"]) + int(wells["C07"]["novel"])
+    assert spiked["hit"] == "True" and int(spiked["cells"]) == 40
+    assert float(spiked["novel_fraction_min"]) == pytest.approx(min(float(wells[w]["novel_fraction"])
+                                                                    for w in ("B03", "C07")))
+    assert rows["DMSO"]["wells"] == "8" and rows["DMSO"]["control"] == "True"
+    # the other spiked wells (D10, F05, G08, H12) each share a compound with a plain replicate: those are hits too
+    holding_spike = {compound[w] for w in SPIKED}
+    assert {c for c, t in rows.items() if t["hit"] == "True"} == holding_spike
+    assert all(rows[c]["wells_called"] == "1" for c in holding_spike - {"spiked"})
+    # --group-by a missing column, or one that varies within wells: one error line, nothing written
+    for column, said in (("Metadata_Nope", "no such column"), ("Metadata_Plate2", "more than one value")):
+        if column == "Metadata_Plate2":
+            meta["Metadata_Plate2"] = np.arange(len(meta["x"])).astype(str)
+            np.savez(data, **meta)
+        r = runner.invoke(app, ["screen", str(digits_run), str(data), "--mc", "0", "--group-by", column, "--out",
+                                str(tmp_path / column)])
+        assert r.exit_code == 2 and said in r.stderr and not (tmp_path / column).exists(), r.output
+
+
+def test_changing_only_the_summary_settings_recounts_without_predicting(digits_run, tmp_path, monkeypatch):
+    import knowwhen.screen.screen as screen_module
+
+    data = _plate(tmp_path / "p.npz", cells=15)
+    args = ["screen", str(digits_run), str(data), "--mc", "0", "--out", str(tmp_path / "o"), "--quiet"]
+    assert runner.invoke(app, args).exit_code == 0
+    before = _wells(tmp_path / "o")
+    monkeypatch.setattr(screen_module, "write_predictions", lambda *a, **k: pytest.fail("predicted again"))
+    r = runner.invoke(app, [*args, "--hit-test", "binomial", "--fdr", "0.2", "--controls", "Metadata_Treatment=DMSO"])
+    assert r.exit_code == 0, r.output
+    after = _wells(tmp_path / "o")
+    assert [w["hit"] == "True" for w in after.values()] == [float(w["q_value"]) < 0.2 for w in after.values()]
+    assert json.loads((tmp_path / "o" / "screen.json").read_text())["hit_test"] == "binomial"
+    assert before["A01"]["control"] == "False" and after["A01"]["control"] == "True"

@@ -30,6 +30,9 @@ def screen(
     controls: Optional[str] = typer.Option(None, help="Control cells, COLUMN=VALUE (e.g. Metadata_Treatment=DMSO) "
                                            "or wells A01,B01: each plate's threshold is set on its controls "
                                            "[default: on the run's validation images]."),
+    group_by: Optional[str] = typer.Option(None, help="Metadata column naming each well's treatment (e.g. "
+                                           "Metadata_Compound): treatments.csv tests each treatment on its "
+                                           "replicate wells."),
     plate_column: str = typer.Option("Metadata_Plate", help="Metadata column naming the plate."),
     well_column: str = typer.Option("Metadata_Well", help="Metadata column naming the well."),
     cells_format: str = typer.Option("parquet", help="parquet or csv for the per-cell table."),
@@ -61,7 +64,7 @@ def screen(
     options = ScreenOptions(mc=mc, seed=seed, score=score, fpr=fpr, fdr=fdr, controls=controls,
                             plate_column=plate_column, well_column=well_column, cells_format=cells_format,
                             batch_size=batch_size, part_size=part_size, progress=not quiet, hit_test=hit_test,
-                            qc=qc)
+                            qc=qc, group_by=group_by)
     check_output_dir(out, "--out")
     loaded = load_run(run)
     ds = open_data(data, fmt, option, skip_bad)
@@ -77,5 +80,9 @@ def screen(
                        f"threshold {p['threshold']:.4g} from {p['threshold_from']}"
                        + (f"; control cells flagged {p['control_novel_fraction']:.1%}"
                           if p["control_novel_fraction"] is not None else ""))
+        if group_by:
+            typer.echo(f"  {summary['treatments']} values of {group_by}, {summary['treatment_hits']} hit(s) "
+                       "(their replicate wells against each plate's control wells)")
         page = build_screen_report(out, ds)
-        typer.echo(f"wrote {out}/cells.{cells_format}, wells.csv, plates.csv, screen.json and the review page {page}")
+        typer.echo(f"wrote {out}/cells.{cells_format}, wells.csv, plates.csv, {'treatments.csv, ' if group_by else ''}"
+                   f"screen.json and the review page {page}")

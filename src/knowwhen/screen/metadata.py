@@ -138,3 +138,16 @@ def control_mask(metadata: dict[str, np.ndarray], controls: str | None, well_col
         raise DataError(f"{where}: --controls {controls!r} matches no image; check the column and value, or the "
                         "wells.")
     return mask
+
+
+def check_group_column(metadata: dict[str, np.ndarray], column: str, plate_column: str, well_column: str,
+                       where: str) -> None:
+    """A DataError unless `column` is a metadata column with one value per well (a treatment)."""
+    if column not in metadata:
+        raise DataError(f"{where}: --group-by {column!r}: no such column (metadata: {', '.join(metadata)}); name a "
+                        "column that says the treatment of each well, e.g. Metadata_Compound.")
+    wells = np.char.add(np.char.add(metadata[plate_column].astype(str), "\x1f"), metadata[well_column].astype(str))
+    pairs = np.unique(np.char.add(np.char.add(wells, "\x1f"), metadata[column].astype(str)))
+    if len(pairs) != len(np.unique(wells)):
+        raise DataError(f"{where}: --group-by {column!r} holds more than one value in some wells; group by a column "
+                        "with one value per well (a treatment).")

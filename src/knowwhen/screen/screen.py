@@ -24,14 +24,16 @@ from ..errors import ConfigError
 from ..tables import write_rows_csv
 from ..uncertainty.conformal import conformal_quantile
 from ..uncertainty.measures import SCORED_MEASURES, uncertainty_scores
-from .metadata import PLATE, WELL, control_mask, plate_layout, well_names
+from .metadata import PLATE, WELL, check_group_column, control_mask, plate_layout, well_names
 from .picks import WellPicks
 from .qc import WellQC, qc_flags
+from .treatments import treatment_table
 from .tables import TableWriter, read_batches
 from .wells import HIT_COLUMNS, WellSums, plate_table, well_table
 
 log = logging.getLogger("knowwhen")
 PICKS = "picks.json"  # per well, its most novel and most confident cells (for the review page)
+PREDICTIONS = ".predictions.parquet"  # every cell's predictions, kept for recounting with other settings
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class ScreenOptions:
         cells_format: `parquet` or `csv` for the per-cell table.
         qc: measure every cell's image quality in the prediction pass (`knowwhen.data.quality`) and flag wells
             outside the control wells' range (`knowwhen.screen.qc`); hits there are artefact suspects.
+        group_by: a metadata column (one value per well, e.g. Metadata_Compound): treatments.csv tests each of
+            its values on its replicate wells (`knowwhen.screen.treatments`).
     """
 
     mc: int = 100
@@ -68,6 +72,7 @@ class ScreenOptions:
     progress: bool = True
     hit_test: str = "rank"
     qc: bool = True
+    group_by: str | None = None
 
     def __post_init__(self):
         check_counts(mc=self.mc, batch_size=self.batch_size, part_size=self.part_size)
@@ -108,17 +113,9 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
     _warn_mc_mismatch(run, score, o)
     metadata = {**metadata, o.well_column: well_names(metadata[o.well_column], f"{ds.path}: {o.well_column}")}
     control = control_mask(metadata, o.controls, o.well_column, str(ds.path))
-    predictions, stamp = out / ".predictions.parquet", out / ".predictions.json"
-    settings = {"run": str(Path(run.path).resolve()), "data": str(ds.path), "cells": len(ds), "mc": o.mc,
-                "seed": o.seed, "qc": o.qc}
-    if predictions.exists() and stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == settings:
-        log.info("%s: the cells were predicted before the screen stopped; summarising them", out)
-    else:  # phase 1; after a kill, write_predictions resumes from its last finished part
-        write_predictions(run, ds, predictions, PredictOptions(mc=o.mc or None, seed=o.seed, batch_size=o.batch_size,
-                                                               part_size=o.part_size, progress=o.progress,
-                                                               quality=o.qc), ranks)
-        if ranks.lead:
-            write_text_atomic(stamp, json.dumps(settings))
+    if o.group_by:
+        check_group_column(metadata, o.group_by, o.plate_column, o.well_column, str(ds.path))
+    predictions = _predict_once(run, ds, out, o, ranks)
     if not ranks.lead:
         return None
     thresholds = _thresholds(run, predictions, score, metadata[o.plate_column], control, o)
@@ -127,18 +124,53 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
                  t["threshold"], t["source"])
     wells, nulls = _cells_and_wells(run, predictions, metadata, control, score, thresholds, out, o)
     plates = plate_table(wells, o.plate_column, thresholds, nulls)
+    treatments = (treatment_table(wells, nulls, o.group_by, o.plate_column, o.well_column, o.fdr)
+                  if o.group_by else None)
     write_rows_csv(out / "wells.csv", wells)
     write_rows_csv(out / "plates.csv", plates)
+    if treatments is not None:
+        write_rows_csv(out / "treatments.csv", treatments)
     summary = {"run": str(run.path), "data": str(ds.path), "cells": int(len(ds)), "score": score, "fpr": o.fpr,
                "fdr": o.fdr, "hit_test": o.hit_test, "mc_passes": o.mc or None, "controls": o.controls,
-               "plate_column": o.plate_column, "well_column": o.well_column,
+               "plate_column": o.plate_column, "well_column": o.well_column, "group_by": o.group_by,
                "plate_layout": dict(zip(("wells", "rows", "columns"), plate_layout(metadata[o.well_column]))),
                "wells": len(wells), "hits": int(sum(w["hit"] for w in wells)), "plates": plates,
+               **({"treatments": len(treatments), "treatment_hits": int(sum(t["hit"] for t in treatments))}
+                  if treatments is not None else {}),
                "convention": f"a cell is novel when its {score} (higher = more novel) exceeds its plate's threshold"}
     write_text_atomic(out / "screen.json", json.dumps(summary, indent=2, default=float) + "\n")
-    predictions.unlink()
-    stamp.unlink()
     return summary
+
+
+def _predict_once(run: Run, ds: ImageDataset, out: Path, o: ScreenOptions, ranks: Ranks) -> Path:
+    """The per-cell predictions of the screen (out/.predictions.parquet), predicted unless a screen of the same
+    run files, data, MC passes, seed and QC made them: they are kept, so that another --score, --fpr, --fdr,
+    --hit-test, --controls or --group-by only recounts (delete the file to free its space)."""
+    predictions, stamp = out / PREDICTIONS, out / ".predictions.json"
+    settings = {"run": str(Path(run.path).resolve()), "run_files": run_fingerprint(run.path), "data": str(ds.path),
+                "cells": len(ds), "mc": o.mc, "seed": o.seed, "qc": o.qc}
+    if predictions.exists() and stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == settings:
+        log.info("%s: its cells were predicted before with the same run, data, MC passes and seed; recounting "
+                 "them without predicting again", out)
+        return predictions
+    stamp.unlink(missing_ok=True)  # phase 1; after a kill, write_predictions resumes from its last finished part
+    write_predictions(run, ds, predictions, PredictOptions(mc=o.mc or None, seed=o.seed, batch_size=o.batch_size,
+                                                           part_size=o.part_size, progress=o.progress,
+                                                           quality=o.qc), ranks)
+    if ranks.lead:
+        write_text_atomic(stamp, json.dumps(settings))
+    return predictions
+
+
+def run_fingerprint(run_dir) -> str:
+    """SHA-256 over the files of a run that decide its predictions (weights, config, feature statistics, reference)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in ("config.json", "model.safetensors", "features.safetensors", "reference.safetensors"):
+        path = Path(run_dir) / name
+        h.update(name.encode() + (path.read_bytes() if path.exists() else b"-"))
+    return h.hexdigest()
 
 
 def _warn_mc_mismatch(run: Run, score: str, o: ScreenOptions) -> None:
