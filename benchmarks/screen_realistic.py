@@ -5,7 +5,10 @@ Shirt (a *near* phenotype: it resembles Pullover, Coat and T-shirt/top) nor Bag 
 - DMSO control wells in columns 1 and 24 (32 wells), with the plate's base mix of the known classes;
 - per-well intensity gain (lognormal, sd 0.15) and offset (sd 3 grey levels), edge wells (rows A/P, columns
   1/24) 15% dimmer;
-- 20 to 500 cells per well (log-uniform), so power can be read by cell count;
+- 20 to 500 cells per well (log-uniform; the 4 wells of each spike level and phenotype one in each cell-count
+  band 20-49, 50-99, 100-199, 200-500), so power can be read by cell count;
+- every well its own mix of the known classes (Dirichlet around the plate's mix, concentration 20): wells vary
+  around each other even untreated, as real wells do (density, cell cycle), controls included;
 - treated wells of these kinds (the rest plain): composition shifted (half of the cells from one or two known
   classes), out of focus (Gaussian blur, sigma 1.2-2), dim (gain x 0.35), saturated (gain x 3, clipped at 255),
   and spiked with 5/10/20/30/50% cells of the near or the far class (4 wells per class and level).
@@ -35,6 +38,8 @@ NEAR, FAR = "Shirt", "Bag"
 LEVELS = (0.05, 0.1, 0.2, 0.3, 0.5)
 CELL_BINS = ((20, 50), (50, 100), (100, 200), (200, 501))
 KINDS = {"composition": 24, "blurred": 8, "dim": 6, "saturated": 6}   # wells per plate of each artefact kind
+WELL_MIX = 20.0  # concentration of each well's Dirichlet mix of the known classes (smaller: wells vary more)
+SCORES = ("novelty", "p_max_mc")   # the default fused score, and the free baseline that wins on near classes
 TESTS = {"binomial": "q_value", "rank": "q_value_rank", "betabinom": "q_value_betabinom"}
 ROWS, COLS = "ABCDEFGHIJKLMNOP", range(1, 25)
 
@@ -57,8 +62,9 @@ def plate_design(rng) -> dict[str, dict]:
     design = {w: {"kind": "control"} for w in wells if int(w[1:]) in (1, 24)}
     for phenotype in (NEAR, FAR):
         for level in LEVELS:
-            for _ in range(4):
-                design[order.pop()] = {"kind": "spiked", "phenotype": phenotype, "level": level}
+            for lo, hi in CELL_BINS:
+                design[order.pop()] = {"kind": "spiked", "phenotype": phenotype, "level": level,
+                                       "cells": int(round(np.exp(rng.uniform(np.log(lo), np.log(hi - 1)))))}
     for kind, n in KINDS.items():
         for _ in range(n):
             design[order.pop()] = {"kind": kind}
@@ -66,7 +72,7 @@ def plate_design(rng) -> dict[str, dict]:
         design[w] = {"kind": "plain"}
     for w, d in design.items():
         edge = w[0] in "AP" or int(w[1:]) in (1, 24)
-        d["cells"] = int(round(np.exp(rng.uniform(np.log(20), np.log(500)))))
+        d.setdefault("cells", int(round(np.exp(rng.uniform(np.log(20), np.log(500))))))
         d["gain"] = float(np.exp(rng.normal(0, 0.15))) * (0.85 if edge else 1.0) * \
             {"dim": 0.35, "saturated": 3.0}.get(d["kind"], 1.0)
         d["offset"] = float(rng.normal(0, 3))
@@ -78,12 +84,11 @@ def _cells(rng, d: dict, pools: dict, known: list[str]) -> tuple[np.ndarray, lis
     """Image indices of one well's cells: its mix of the known classes, and its spike of a held-out class."""
     n = d["cells"]
     k = int(round(n * d.get("level", 0.0)))
+    mix = rng.dirichlet(np.full(len(known), WELL_MIX / len(known)))   # every well its own mix
     if d["kind"] == "composition":
         heavy = rng.choice(known, rng.integers(1, 3), replace=False)
-        mix = np.full(len(known), 0.5 / len(known))
+        mix = 0.5 * mix
         mix[[known.index(h) for h in heavy]] += 0.5 / len(heavy)
-    else:
-        mix = np.full(len(known), 1 / len(known))
     classes = rng.choice(len(known), n - k, p=mix)
     idx = [int(rng.choice(pools[known[c]])) for c in classes]
     idx += [int(i) for i in rng.choice(pools[d["phenotype"]], k)] if k else []
@@ -110,15 +115,18 @@ def simulate(rng, images: np.ndarray, pools: dict, known: list[str], design: dic
     return np.concatenate(x), {k: np.array(v) for k, v in meta.items()}
 
 
-def _screen(run_dir: Path, x: np.ndarray, meta: dict, folder: Path, mc: int) -> tuple[list[dict], float]:
+def _screen(run_dir: Path, x: np.ndarray | None, meta: dict | None, folder: Path, mc: int,
+            score: str) -> tuple[list[dict], float]:
+    """Screens the plate saved in `folder` (written first when `x` is given); another score only recounts."""
     from knowwhen.screen import ScreenOptions, screen_metadata, screen_run
 
     path = folder / "plate.npz"
-    np.savez(path, x=x, **meta)
+    if x is not None:
+        np.savez(path, x=x, **meta)
     ds = kw.open_dataset(path)
     t0 = time.perf_counter()
     screen_run(kw.load_run(run_dir), ds, screen_metadata(path, ds), folder / "screen",
-               ScreenOptions(mc=mc, controls="Metadata_Treatment=DMSO", progress=False))
+               ScreenOptions(mc=mc, score=score, controls="Metadata_Treatment=DMSO", progress=False))
     return list(csv.DictReader(open(folder / "screen" / "wells.csv"))), time.perf_counter() - t0
 
 
@@ -192,25 +200,28 @@ def main() -> None:
     test = np.concatenate([split.test, split.novel])
     pools = {c: test[names[ds.labels[test]] == c] for c in ds.class_names}
     known = [c for c in run.class_names]
-    plates, seconds = [], []
+    plates, seconds = {score: [] for score in SCORES}, []
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
         design = plate_design(rng)
         x, meta = simulate(rng, images, pools, known, design, f"S{seed}")
         folder = Path(args.work) / f"seed{seed}"
         folder.mkdir(parents=True, exist_ok=True)
-        wells, s = _screen(run_dir, x, meta, folder, args.mc)
-        seconds.append(s)
-        plates.append(score_plate(wells, design))
-        print(f"seed {seed}: {len(x)} cells screened in {s:.0f} s", flush=True)
-        for test in TESTS:
-            t = _targets([plates[-1]], test)
-            print(f"  {test:9s} far>=30%,100+ {t['far_30pct_100plus_cells_called']}  near>=30%,200+ "
-                  f"{t['near_30pct_200plus_cells_called']}  false hits {plates[-1][test]['false_hits']}", flush=True)
+        for j, score in enumerate(SCORES):
+            wells, s = _screen(run_dir, x if j == 0 else None, meta, folder, args.mc, score)
+            seconds += [s] if j == 0 else []
+            plates[score].append(score_plate(wells, design))
+            print(f"seed {seed}, {score}: {len(x)} cells in {s:.0f} s", flush=True)
+            for test in TESTS:
+                t = _targets([plates[score][-1]], test)
+                print(f"  {test:9s} far>=30%,100+ {t['far_30pct_100plus_cells_called']}  near>=30%,200+ "
+                      f"{t['near_30pct_200plus_cells_called']}  false hits {plates[score][-1][test]['false_hits']}",
+                      flush=True)
     result = {"run": str(run_dir), "near": NEAR, "far": FAR, "mc_passes": args.mc, "seeds": args.seeds,
-              "score": "novelty (default)", "controls": "Metadata_Treatment=DMSO (columns 1 and 24)",
+              "controls": "Metadata_Treatment=DMSO (columns 1 and 24)", "well_mix_concentration": WELL_MIX,
               "plate": {"wells": 384, "kinds": {"control": 32, "spiked": 40, **KINDS}, "cells_per_well": "20-500"},
-              "screen_seconds": [round(s, 1) for s in seconds], "tests": summarise(plates),
+              "screen_seconds": [round(s, 1) for s in seconds],
+              "scores": {score: summarise(p) for score, p in plates.items()},
               "convention": "novel is the positive class; a well is called when its q < 0.05"}
     write_result("screen_realistic", result)
 

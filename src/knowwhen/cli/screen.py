@@ -79,7 +79,9 @@ def screen(
             typer.echo(f"  plate {p[plate_column]}: {p['cells']} cells, {p['wells']} wells, {p['hits']} hits; "
                        f"threshold {p['threshold']:.4g} from {p['threshold_from']}"
                        + (f"; control cells flagged {p['control_novel_fraction']:.1%}"
-                          if p["control_novel_fraction"] is not None else ""))
+                          if p["control_novel_fraction"] is not None else "")
+                       + (f"; 80% power at >= {p['detectable_fraction']:.1%} novel cells per well of "
+                          f"{p['median_cells']}" if p.get("detectable_fraction") is not None else ""))
         if group_by:
             typer.echo(f"  {summary['treatments']} values of {group_by}, {summary['treatment_hits']} hit(s) "
                        "(their replicate wells against each plate's control wells)")

@@ -198,7 +198,8 @@ function drawPlates() {
     }
     const h = document.createElement("h2");
     const hits = mine.filter(w => w.hit).length;
-    h.textContent = "Plate " + plate + ": " + mine.length + " wells, " + hits + " hits";
+    const info = (S.plates || []).find(x => String(x[P]) === String(plate)) || {};
+    h.textContent = "Plate " + plate + ": " + mine.length + " wells, " + hits + " hits" + powerText(info);
     host.appendChild(h);
     const t = document.createElement("table");
     t.className = "plate"; t.dataset.plate = plate;
@@ -227,6 +228,14 @@ function drawPlates() {
     const odd = mine.filter(w => !position(w.well));
     if (odd.length) host.insertAdjacentHTML("beforeend", "<p>Wells without a plate position: " + odd.map(w => w.well).join(", ") + "</p>");
   }
+}
+function powerText(info) {
+  if (info.median_cells === undefined) return "";
+  if (D.test === "rank") return "; power not estimated for the rank test (no count model)";
+  if (info.detectable_fraction === null) return "; " + info.median_cells + " cells per well (median) are too few for " +
+    "the " + D.test + " test to call a well with 80% power";
+  return "; power: at the median " + info.median_cells + " cells per well, a well is called with 80% power when " +
+    (100 * info.detectable_fraction).toFixed(1) + "% of its cells pass the threshold beyond the controls' rate";
 }
 function cellHtml(c) {
   return '<div class="cell"><img alt="cell ' + c.index + '" src="' + D.thumbs[String(c.index)] + '"><br>' +

@@ -26,6 +26,7 @@ from ..uncertainty.conformal import conformal_quantile
 from ..uncertainty.measures import SCORED_MEASURES, uncertainty_scores
 from .metadata import PLATE, WELL, check_group_column, control_mask, plate_layout, well_names
 from .picks import WellPicks
+from .power import plate_power
 from .qc import WellQC, qc_flags
 from .treatments import treatment_table
 from .tables import TableWriter, read_batches
@@ -124,6 +125,11 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
                  t["threshold"], t["source"])
     wells, nulls = _cells_and_wells(run, predictions, metadata, control, score, thresholds, out, o)
     plates = plate_table(wells, o.plate_column, thresholds, nulls)
+    power = plate_power(wells, nulls, o.plate_column, o.fpr, o.fdr, o.hit_test)
+    for p in plates:
+        p["median_cells"], p["detectable_fraction"] = (power[p[o.plate_column]][k] for k in ("median_cells",
+                                                                                            "detectable_fraction"))
+        log.info("plate %s: %s", p[o.plate_column], power[p[o.plate_column]]["note"])
     treatments = (treatment_table(wells, nulls, o.group_by, o.plate_column, o.well_column, o.fdr)
                   if o.group_by else None)
     write_rows_csv(out / "wells.csv", wells)
