@@ -71,7 +71,7 @@ def test_well_statistics_equal_scipy_and_statsmodels(screened):
     np.testing.assert_allclose([float(r["ci_high"]) for r in rows], hi, rtol=1e-8)
 
 
-def test_rank_test_equals_scipys_mann_whitney_and_calls_the_hits(screened, digits_run):
+def test_rank_test_equals_scipys_mann_whitney_and_the_default_test_falls_back_to_the_binomial(screened, digits_run):
     import pyarrow.parquet as pq
     from scipy.stats import mannwhitneyu
     from statsmodels.stats.multitest import multipletests
@@ -87,8 +87,12 @@ def test_rank_test_equals_scipys_mann_whitney_and_calls_the_hits(screened, digit
     np.testing.assert_allclose([float(r["p_value_rank"]) for r in rows], p, rtol=1e-3)
     q = multipletests(p, method="fdr_bh")[1]
     np.testing.assert_allclose([float(r["q_value_rank"]) for r in rows], q, rtol=1e-3)
-    assert [r["hit"] == "True" for r in rows] == list(q < 0.05)      # the default hit test is the rank test
-    assert json.loads((out / "screen.json").read_text())["hit_test"] == "rank"
+    summary = json.loads((out / "screen.json").read_text())
+    assert summary["hit_test"] == "betabinom"                        # the default; without controls: the binomial
+    assert [r["hit"] == "True" for r in rows] == [float(r["q_value_betabinom"]) < 0.05 for r in rows]
+    np.testing.assert_allclose([float(r["p_value_betabinom"]) for r in rows], [float(r["p_value"]) for r in rows],
+                               rtol=1e-9)
+    assert "binomial test against fpr" in summary["plates"][0]["null_from"]
 
 
 def test_cells_table_carries_metadata_and_the_flag_follows_the_threshold(screened, digits_run):

@@ -48,8 +48,11 @@ class ScreenOptions:
         fpr: the fraction of known cells the threshold flags: the threshold is the finite-sample (1 - fpr)
             quantile of the score on known cells (each plate's control cells, else the run's validation images).
         fdr: wells with a Benjamini-Hochberg q-value below this are hits.
-        hit_test: the test whose q-value calls hits: `rank` (the well's scores against the reference scores,
-            Mann-Whitney) or `binomial` (the well's novel fraction against `fpr`); wells.csv has both.
+        hit_test: the test whose q-value calls hits: `betabinom` (the well's novel count against its plate's
+            control wells, their well-to-well spread included; without control wells, the binomial), `binomial`
+            (the well's novel fraction against `fpr`, cells as independent) or `rank` (the well's scores against the
+            reference scores, Mann-Whitney); wells.csv has all three. The default was chosen on
+            benchmarks/screen_realistic.py (README, Screens).
         controls: control cells, COLUMN=VALUE or wells A01,B01,...; None: thresholds from validation.
         plate_column, well_column: the metadata columns naming plate and well.
         cells_format: `parquet` or `csv` for the per-cell table.
@@ -71,7 +74,7 @@ class ScreenOptions:
     batch_size: int = 512
     part_size: int = 100_000
     progress: bool = True
-    hit_test: str = "rank"
+    hit_test: str = "betabinom"
     qc: bool = True
     group_by: str | None = None
 
