@@ -200,7 +200,7 @@ def main() -> None:
     test = np.concatenate([split.test, split.novel])
     pools = {c: test[names[ds.labels[test]] == c] for c in ds.class_names}
     known = [c for c in run.class_names]
-    plates, seconds = {score: [] for score in SCORES}, []
+    plates, strict, seconds = {score: [] for score in SCORES}, {score: [] for score in SCORES}, []
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
         design = plate_design(rng)
@@ -211,6 +211,7 @@ def main() -> None:
             wells, s = _screen(run_dir, x if j == 0 else None, meta, folder, args.mc, score)
             seconds += [s] if j == 0 else []
             plates[score].append(score_plate(wells, design))
+            strict[score].append(score_plate(wells, design, fdr=0.01))
             print(f"seed {seed}, {score}: {len(x)} cells in {s:.0f} s", flush=True)
             for test in TESTS:
                 t = _targets([plates[score][-1]], test)
@@ -222,6 +223,7 @@ def main() -> None:
               "plate": {"wells": 384, "kinds": {"control": 32, "spiked": 40, **KINDS}, "cells_per_well": "20-500"},
               "screen_seconds": [round(s, 1) for s in seconds],
               "scores": {score: summarise(p) for score, p in plates.items()},
+              "targets_at_fdr_0.01": {score: {test: _targets(p, test) for test in TESTS} for score, p in strict.items()},
               "convention": "novel is the positive class; a well is called when its q < 0.05"}
     write_result("screen_realistic", result)
 

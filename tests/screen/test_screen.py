@@ -485,3 +485,22 @@ def test_changing_only_the_summary_settings_recounts_without_predicting(digits_r
     assert [w["hit"] == "True" for w in after.values()] == [float(w["q_value"]) < 0.2 for w in after.values()]
     assert json.loads((tmp_path / "o" / "screen.json").read_text())["hit_test"] == "binomial"
     assert before["A01"]["control"] == "False" and after["A01"]["control"] == "True"
+
+
+def test_a_screen_of_many_plates_gets_an_index_and_one_page_per_plate(digits_run, tmp_path):
+    from knowwhen.report.screen import PLATES_PER_PAGE
+
+    plates = tuple(f"P{k}" for k in range(PLATES_PER_PAGE + 1))
+    data = _plate(tmp_path / "p.npz", plates=plates, cells=3)
+    r = runner.invoke(app, ["screen", str(digits_run), str(data), "--mc", "0", "--out", str(tmp_path / "o"),
+                            "--quiet"])
+    assert r.exit_code == 0, r.output
+    index = (tmp_path / "o" / "report.html").read_text()
+    for plate in plates:
+        assert f'href="report-{plate}.html"' in index
+        page = (tmp_path / "o" / f"report-{plate}.html").read_text()
+        data_json = json.loads(page.split('id="data">')[1].split("</script>")[0])
+        assert {w["Metadata_Plate"] for w in data_json["wells"]} == {plate} and len(data_json["wells"]) == 96
+        assert set(data_json["picks"]) == {plate} and 'href="report.html"' in page
+    sizes = [(tmp_path / "o" / f"report-{p}.html").stat().st_size for p in plates]
+    assert max(sizes) < 1.3 * min(sizes)        # a page holds one plate, whatever the screen's size

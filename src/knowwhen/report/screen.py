@@ -26,27 +26,79 @@ MAX_LISTED_CELLS = 50_000  # above this many cells the page lists only each well
 THUMB = 64                  # thumbnails are upscaled (nearest) to at least this many pixels
 
 
+PLATES_PER_PAGE = 4  # a screen of more plates gets one page per plate and an index: a page's size is a plate's
+
+
 def build_screen_report(screen_dir: str | Path, ds: ImageDataset) -> Path:
     """Writes screen_dir/report.html from what `knowwhen.screen.screen_run` wrote there and the screen's images
-    `ds` (for the thumbnails); returns its path."""
+    `ds` (for the thumbnails); returns its path. With more than PLATES_PER_PAGE plates, report.html is an index
+    and each plate has its page, report-<plate>.html."""
     d = Path(screen_dir)
     if not (d / "screen.json").exists():
         raise DataError(f"{d}: no screen.json; run `knowwhen screen RUN DATA --out {d}` first.")
     summary = json.loads((d / "screen.json").read_text(encoding="utf-8"))
     picks = json.loads((d / "picks.json").read_text(encoding="utf-8"))
-    test = summary.get("hit_test", "binomial")  # screens made before the rank test used the binomial one
     wells = _rows(d / "wells.csv")
-    plate_col, well_col = summary.get("plate_column", "Metadata_Plate"), summary.get("well_column", "Metadata_Well")
-    data = {"summary": summary, "plate_column": plate_col, "well_column": well_col, "wells": wells,
+    plate_col = summary.get("plate_column", "Metadata_Plate")
+    cells = _cell_lists(d, summary, plate_col, summary.get("well_column", "Metadata_Well"))
+    plates = list(dict.fromkeys(w[plate_col] for w in wells))
+    if len(plates) <= PLATES_PER_PAGE:
+        return _write_page(d / "report.html", summary, wells, picks, cells, ds)
+    rows = {str(p[plate_col]): p for p in summary["plates"]}
+    pages = {}
+    for plate in plates:
+        mine = {"cells": rows[plate]["cells"], "wells": rows[plate]["wells"], "hits": rows[plate]["hits"],
+                "plates": [rows[plate]], "index": "report.html"}
+        pages[plate] = _write_page(d / f"report-{_file_safe(plate)}.html", {**summary, **mine},
+                                   [w for w in wells if w[plate_col] == plate], {plate: picks.get(plate, {})},
+                                   {plate: cells[plate]} if cells and plate in cells else None, ds).name
+    out = d / "report.html"
+    write_text_atomic(out, _index(summary, wells, plate_col, pages))
+    return out
+
+
+def _write_page(path: Path, summary: dict, wells: list[dict], picks: dict, cells: dict | None,
+                ds: ImageDataset) -> Path:
+    test = summary.get("hit_test", "binomial")  # screens made before the rank test used the binomial one
+    data = {"summary": summary, "plate_column": summary.get("plate_column", "Metadata_Plate"),
+            "well_column": summary.get("well_column", "Metadata_Well"), "wells": wells,
             "hit_columns": HIT_COLUMNS[test], "test": test, "group_by": summary.get("group_by"),
-            "picks": picks, "thumbs": _thumbnails(ds, picks), "cells": _cell_lists(d, summary, plate_col, well_col),
+            "picks": picks, "thumbs": _thumbnails(ds, picks), "cells": cells,
             "legend": composite_legend(list(ds.channel_names), ds.shape[0]) if ds.shape[0] > 1 else ""}
     page = _PAGE.replace("__TITLE__", html.escape(f"knowwhen screen: {summary['data']}")).replace(
         "__TEST__", html.escape(test)).replace(
+        "__INDEX__", f'<p><a href="{summary["index"]}">All plates</a></p>' if summary.get("index") else "").replace(
         "__DATA__", json.dumps(_finite(data), allow_nan=False).replace("</", "<\\/"))
-    out = d / "report.html"
-    write_text_atomic(out, page)
-    return out
+    write_text_atomic(path, page)
+    return path
+
+
+def _file_safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name)) or "plate"
+
+
+def _index(summary: dict, wells: list[dict], plate_col: str, pages: dict) -> str:
+    """The index page of a screen of many plates: one row per plate with its numbers and a link to its page."""
+    rows = []
+    for p in summary["plates"]:
+        plate = str(p[plate_col])
+        suspects = sum(w.get("hit_artefact_suspect") == "True" for w in wells if w[plate_col] == plate)
+        power = p.get("detectable_fraction")
+        cells = [html.escape(v) for v in (plate, str(p["cells"]), str(p["wells"]), str(p["hits"]), str(suspects),
+                                          "" if power in (None, "") else f"{float(power):.1%} of "
+                                          f"{p.get('median_cells')} cells")]
+        rows.append(f'<tr><td><a href="{html.escape(pages[plate])}">{cells[0]}</a></td><td>'
+                    + "</td><td>".join(cells[1:]) + "</td></tr>")
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
+            f"{html.escape('knowwhen screen: ' + str(summary['data']))}</title><style>body{{font-family:system-ui,"
+            "sans-serif;margin:1.5em} table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:3px 8px}"
+            "</style></head><body><h1>Screen review: plates</h1>"
+            f"<p id='summary'>{summary['cells']} cells in {summary['wells']} wells of {len(pages)} plates; "
+            f"{summary['hits']} hit wells at a false discovery rate of {summary['fdr']} by the "
+            f"{html.escape(summary.get('hit_test', 'binomial'))} test. One page per plate (a page holds one "
+            "plate, so its size does not grow with the screen).</p><table id='plates'><thead><tr><th>plate</th>"
+            "<th>cells</th><th>wells</th><th>hits</th><th>artefact suspects</th><th>80% power at (median "
+            "cells per well)</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></body></html>\n")
 
 
 def _finite(value):
@@ -134,7 +186,7 @@ background:linear-gradient(to right,#ffffff,#fdd49e,#fc8d59,#d7301f,#7f0000)}
 button{margin:.3em .3em .3em 0}
 </style></head><body>
 <h1>Screen review</h1>
-<p id="summary"></p>
+__INDEX__<p id="summary"></p>
 <p>Colour: fraction of novel cells in the well <span class="scale"></span> <span id="scalemax"></span>
 (a fixed scale: 3 novel cells of 20 are light, not dark). Black outline: hit; <span style="outline:3px dotted
 #E69F00">dotted orange outline, "!"</span>: a hit on a well whose images fail QC (focus, intensity or saturation
