@@ -7,8 +7,10 @@ Shirt (a *near* phenotype: it resembles Pullover, Coat and T-shirt/top) nor Bag 
   1/24) 15% dimmer;
 - 20 to 500 cells per well (log-uniform; the 4 wells of each spike level and phenotype one in each cell-count
   band 20-49, 50-99, 100-199, 200-500), so power can be read by cell count;
-- every well its own mix of the known classes (Dirichlet around the plate's mix, concentration 20): wells vary
-  around each other even untreated, as real wells do (density, cell cycle), controls included;
+- every well its own mix of the known classes (Dirichlet around the plate's mix, concentration 20) and its own
+  fraction of odd cells (known-class cells turned by 90 degrees, standing in for dividing, dying or clumped
+  cells; fraction ~ Beta(2, 60), mean 3%): wells vary around each other even untreated, as real wells do,
+  controls included, and more than a binomial allows;
 - treated wells of these kinds (the rest plain): composition shifted (half of the cells from one or two known
   classes), out of focus (Gaussian blur, sigma 1.2-2), dim (gain x 0.35), saturated (gain x 3, clipped at 255),
   and spiked with 5/10/20/30/50% cells of the near or the far class (4 wells per class and level).
@@ -38,9 +40,11 @@ NEAR, FAR = "Shirt", "Bag"
 LEVELS = (0.05, 0.1, 0.2, 0.3, 0.5)
 CELL_BINS = ((20, 50), (50, 100), (100, 200), (200, 501))
 KINDS = {"composition": 24, "blurred": 8, "dim": 6, "saturated": 6}   # wells per plate of each artefact kind
+ODD = (2.0, 60.0)  # Beta parameters of each well's fraction of odd (turned) known cells
 WELL_MIX = 20.0  # concentration of each well's Dirichlet mix of the known classes (smaller: wells vary more)
 SCORES = ("novelty", "p_max_mc")   # the default fused score, and the free baseline that wins on near classes
-TESTS = {"binomial": "q_value", "rank": "q_value_rank", "betabinom": "q_value_betabinom"}
+TESTS = {"binomial": "q_value", "rank": "q_value_rank", "betabinom": "q_value_betabinom",
+         "wellrank": "q_value_wellrank"}
 ROWS, COLS = "ABCDEFGHIJKLMNOP", range(1, 25)
 
 
@@ -77,11 +81,13 @@ def plate_design(rng) -> dict[str, dict]:
             {"dim": 0.35, "saturated": 3.0}.get(d["kind"], 1.0)
         d["offset"] = float(rng.normal(0, 3))
         d["blur"] = float(rng.uniform(1.2, 2.0)) if d["kind"] == "blurred" else 0.0
+        d["odd"] = float(rng.beta(*ODD))
     return design
 
 
-def _cells(rng, d: dict, pools: dict, known: list[str]) -> tuple[np.ndarray, list[int]]:
-    """Image indices of one well's cells: its mix of the known classes, and its spike of a held-out class."""
+def _cells(rng, d: dict, pools: dict, known: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Image indices of one well's cells (its mix of the known classes, then its spike of a held-out class) and
+    which of them are odd (turned)."""
     n = d["cells"]
     k = int(round(n * d.get("level", 0.0)))
     mix = rng.dirichlet(np.full(len(known), WELL_MIX / len(known)))   # every well its own mix
@@ -91,8 +97,9 @@ def _cells(rng, d: dict, pools: dict, known: list[str]) -> tuple[np.ndarray, lis
         mix[[known.index(h) for h in heavy]] += 0.5 / len(heavy)
     classes = rng.choice(len(known), n - k, p=mix)
     idx = [int(rng.choice(pools[known[c]])) for c in classes]
+    odd = rng.random(len(idx)) < d["odd"]
     idx += [int(i) for i in rng.choice(pools[d["phenotype"]], k)] if k else []
-    return np.array(idx), k
+    return np.array(idx), np.r_[odd, np.zeros(k, bool)]
 
 
 def simulate(rng, images: np.ndarray, pools: dict, known: list[str], design: dict, plate: str):
@@ -101,8 +108,9 @@ def simulate(rng, images: np.ndarray, pools: dict, known: list[str], design: dic
 
     x, meta = [], {k: [] for k in ("Metadata_Plate", "Metadata_Well", "Metadata_Treatment", "Metadata_Kind")}
     for w, d in design.items():
-        idx, _ = _cells(rng, d, pools, known)
+        idx, odd = _cells(rng, d, pools, known)
         cells = images[idx].astype(np.float32)
+        cells[odd] = np.rot90(cells[odd], axes=(1, 2))
         if d["blur"]:
             cells = gaussian_filter(cells, sigma=(0, d["blur"], d["blur"]))
         cells = np.clip(cells * d["gain"] + d["offset"], 0, 255).astype(np.uint8)
@@ -135,7 +143,8 @@ def score_plate(wells: list[dict], design: dict, fdr: float = 0.05) -> dict:
     out = {}
     for test, q in TESTS.items():
         called = {w["Metadata_Well"]: float(w[q]) < fdr for w in wells}
-        suspect = {w["Metadata_Well"]: w.get("hit_artefact_suspect") in ("True", "1") for w in wells}
+        # the QC flag, not hit_artefact_suspect: that one marks the screen's own test's hits, this scores any test
+        suspect = {w["Metadata_Well"]: w.get("qc_flag") in ("True", "1") for w in wells}
         spiked = [{"phenotype": d["phenotype"], "level": d["level"], "cells": d["cells"], "called": called[w]}
                   for w, d in design.items() if d["kind"] == "spiked"]
         false = {kind: sum(called[w] for w, d in design.items() if d["kind"] == kind)
@@ -220,6 +229,7 @@ def main() -> None:
                       flush=True)
     result = {"run": str(run_dir), "near": NEAR, "far": FAR, "mc_passes": args.mc, "seeds": args.seeds,
               "controls": "Metadata_Treatment=DMSO (columns 1 and 24)", "well_mix_concentration": WELL_MIX,
+              "odd_cells_beta": ODD,
               "plate": {"wells": 384, "kinds": {"control": 32, "spiked": 40, **KINDS}, "cells_per_well": "20-500"},
               "screen_seconds": [round(s, 1) for s in seconds],
               "scores": {score: summarise(p) for score, p in plates.items()},

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +29,8 @@ def _check(ok: bool, name: str, value: Any, fix: str) -> None:
 def check_counts(**counts) -> None:
     """A ConfigError naming the option (`batch_size` as --batch-size) for a count below its least value: `mc` >= 0
     (0: no MC dropout), every other >= 1. Options objects call it before anything is written."""
-    import numbers
-
     for name, value in counts.items():
-        least = 0 if name == "mc" else 1
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < (0 if name == "mc" else 1):
             fix = "0 for none or a number of passes, e.g. 100" if name == "mc" else "an integer >= 1"
             raise ConfigError(f"--{name.replace('_', '-')} {value}: use {fix}.")
 

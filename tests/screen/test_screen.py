@@ -276,6 +276,7 @@ def test_well_names_are_one_well_however_spelled_and_impossible_wells_are_refuse
     assert r.exit_code == 0 and json.loads((tmp_path / "p" / "screen.json").read_text())["plate_layout"]["wells"] == 384
     data = _mixed_plate(tmp_path / "z.npz", ["A01", "Z99"])
     r = runner.invoke(app, ["screen", str(digits_run), str(data), "--mc", "0", "--out", str(tmp_path / "z")])
+    assert "used 100 MC passes and this screen uses no MC dropout" in r.stderr  # was "this screen none"
     assert r.exit_code == 2 and "'Z99' is not a well" in r.stderr and "Metadata_Well" in r.stderr
     assert not (tmp_path / "z").exists()
     r = runner.invoke(app, ["screen", str(digits_run), str(tmp_path / "m.npz"), "--mc", "0", "--out",

@@ -49,3 +49,24 @@ def test_overdispersed_controls_make_a_spread_well_less_significant():
     assert null.rho > 0.005 and "32 control wells" in null.source
     # a well at 12% of 200 cells: a strong binomial hit, an ordinary well under the plates' own spread
     assert well_p_value(24, 200, WellNull(0.05, 0.0, 0, "")) < 1e-3 < well_p_value(24, 200, null)
+
+
+def test_the_rank_null_is_dersimonian_laird_as_statsmodels_computes_it():
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    from knowwhen.screen.welltest import auc_variance, plate_rank_null, well_rank_p_value
+
+    rng = np.random.default_rng(0)
+    cells, reference = rng.integers(30, 400, 24), 5000
+    auc = 0.5 + rng.normal(0, 0.04, 24)               # wells spread beyond their sampling variance
+    null = plate_rank_null(auc, cells, reference, "P1")
+    sm = combine_effects(auc, np.array([auc_variance(n, reference) for n in cells]), method_re="dl")
+    assert null.tau2 == pytest.approx(sm.tau2, rel=1e-9) and null.mean == pytest.approx(sm.mean_effect_re, rel=1e-9)
+    from scipy.stats import norm
+
+    v = null.tau2 + auc_variance(100, reference)
+    assert well_rank_p_value(0.7, 100, reference, null) == pytest.approx(norm.sf((0.7 - null.mean) / np.sqrt(v)))
+    # no spread beyond sampling: tau^2 is 0 (statsmodels leaves it negative), and fewer than 3 wells: no null
+    tight = 0.5 + rng.normal(0, 0.001, 24)
+    assert plate_rank_null(tight, cells, reference, "P1").tau2 == 0.0
+    assert plate_rank_null(auc[:2], cells[:2], reference, "P1") is None

@@ -21,6 +21,7 @@ from ..data import ImageDataset
 from ..errors import DataError
 from ..screen.wells import HIT_COLUMNS
 from .figures import composite, composite_legend
+from .screen_index import file_safe, index_page
 
 MAX_LISTED_CELLS = 50_000  # above this many cells the page lists only each well's picked cells
 THUMB = 64                  # thumbnails are upscaled (nearest) to at least this many pixels
@@ -49,11 +50,11 @@ def build_screen_report(screen_dir: str | Path, ds: ImageDataset) -> Path:
     for plate in plates:
         mine = {"cells": rows[plate]["cells"], "wells": rows[plate]["wells"], "hits": rows[plate]["hits"],
                 "plates": [rows[plate]], "index": "report.html"}
-        pages[plate] = _write_page(d / f"report-{_file_safe(plate)}.html", {**summary, **mine},
+        pages[plate] = _write_page(d / f"report-{file_safe(plate)}.html", {**summary, **mine},
                                    [w for w in wells if w[plate_col] == plate], {plate: picks.get(plate, {})},
                                    {plate: cells[plate]} if cells and plate in cells else None, ds).name
     out = d / "report.html"
-    write_text_atomic(out, _index(summary, wells, plate_col, pages))
+    write_text_atomic(out, index_page(summary, wells, plate_col, pages))
     return out
 
 
@@ -71,34 +72,6 @@ def _write_page(path: Path, summary: dict, wells: list[dict], picks: dict, cells
         "__DATA__", json.dumps(_finite(data), allow_nan=False).replace("</", "<\\/"))
     write_text_atomic(path, page)
     return path
-
-
-def _file_safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name)) or "plate"
-
-
-def _index(summary: dict, wells: list[dict], plate_col: str, pages: dict) -> str:
-    """The index page of a screen of many plates: one row per plate with its numbers and a link to its page."""
-    rows = []
-    for p in summary["plates"]:
-        plate = str(p[plate_col])
-        suspects = sum(w.get("hit_artefact_suspect") == "True" for w in wells if w[plate_col] == plate)
-        power = p.get("detectable_fraction")
-        cells = [html.escape(v) for v in (plate, str(p["cells"]), str(p["wells"]), str(p["hits"]), str(suspects),
-                                          "" if power in (None, "") else f"{float(power):.1%} of "
-                                          f"{p.get('median_cells')} cells")]
-        rows.append(f'<tr><td><a href="{html.escape(pages[plate])}">{cells[0]}</a></td><td>'
-                    + "</td><td>".join(cells[1:]) + "</td></tr>")
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
-            f"{html.escape('knowwhen screen: ' + str(summary['data']))}</title><style>body{{font-family:system-ui,"
-            "sans-serif;margin:1.5em} table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:3px 8px}"
-            "</style></head><body><h1>Screen review: plates</h1>"
-            f"<p id='summary'>{summary['cells']} cells in {summary['wells']} wells of {len(pages)} plates; "
-            f"{summary['hits']} hit wells at a false discovery rate of {summary['fdr']} by the "
-            f"{html.escape(summary.get('hit_test', 'binomial'))} test. One page per plate (a page holds one "
-            "plate, so its size does not grow with the screen).</p><table id='plates'><thead><tr><th>plate</th>"
-            "<th>cells</th><th>wells</th><th>hits</th><th>artefact suspects</th><th>80% power at (median "
-            "cells per well)</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></body></html>\n")
 
 
 def _finite(value):
@@ -283,7 +256,7 @@ function drawPlates() {
 }
 function powerText(info) {
   if (info.median_cells === undefined) return "";
-  if (D.test === "rank") return "; power not estimated for the rank test (no count model)";
+  if (D.test === "rank" || D.test === "wellrank") return "; power not estimated for the " + D.test + " test (no count model)";
   if (info.detectable_fraction === null) return "; " + info.median_cells + " cells per well (median) are too few for " +
     "the " + D.test + " test to call a well with 80% power";
   return "; power: at the median " + info.median_cells + " cells per well, a well is called with 80% power when " +

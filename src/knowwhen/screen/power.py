@@ -7,7 +7,7 @@ BetaBinomial(n, f + (1 - f) mu, rho) (binomial for rho 0). The well is called wh
 fdr / wells, the Benjamini-Hochberg threshold of a plate with a single hit (the hardest case; with many hits BH is
 more lenient, so this is an upper bound on the fraction needed). f counts cells that *pass the threshold*: a novel
 phenotype whose cells pass it at a rate r (near phenotypes: well below 1) needs about f / r of its cells in the
-well. Estimated for the binomial and beta-binomial tests; the rank test has no count model (None).
+well. Estimated for the binomial and beta-binomial tests; the rank tests have no count model (None).
 """
 from __future__ import annotations
 
@@ -62,9 +62,9 @@ def plate_power(wells: list[dict], nulls: dict, plate_column: str, fpr: float, f
     for plate, null in nulls.items():
         n = int(np.median([w["cells"] for w in wells if w[plate_column] == plate]))
         m = sum(w[plate_column] == plate for w in wells)
-        if hit_test == "rank":
+        if hit_test in ("rank", "wellrank"):
             out[plate] = {"median_cells": n, "detectable_fraction": None,
-                          "note": "not estimated: the rank test has no count model (use --hit-test betabinom)"}
+                          "note": f"power not estimated: the {hit_test} test has no count model"}
             continue
         used = null if hit_test == "betabinom" else WellNull(fpr, 0.0, 0, "binomial at fpr")
         f = detectable_fraction(used, n, m, fdr)

@@ -13,13 +13,17 @@ calling with Benjamini-Hochberg q-values over all wells, by two one-sided tests:
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..evaluation.perclass import wilson_interval
 from .composition import add_composition
-from .welltest import plate_null, well_p_value
+from .welltest import MIN_CONTROL_WELLS, plate_null, plate_rank_null, well_p_value, well_rank_p_value
+
+
+log = logging.getLogger("knowwhen")
 
 
 @dataclass
@@ -67,7 +71,8 @@ class WellSums:
 
 
 HIT_COLUMNS = {"rank": ("p_value_rank", "q_value_rank"), "binomial": ("p_value", "q_value"),  # test -> its columns
-               "betabinom": ("p_value_betabinom", "q_value_betabinom")}
+               "betabinom": ("p_value_betabinom", "q_value_betabinom"),
+               "wellrank": ("p_value_wellrank", "q_value_wellrank")}
 
 
 def rank_p_value(u: float, cells: int, reference: int) -> float:
@@ -101,8 +106,9 @@ def well_table(sums: WellSums, class_names, fpr: float, fdr: float, plate_column
         row.update({f"mean_{m}": v / s["cells"] for m, v in s["sums"].items()})
         rows.append(row)
     nulls = _add_betabinom(rows, plate_column, fpr)
+    _add_wellrank(rows, [s["reference_n"] for s in sums.cells.values()], plate_column)
     add_composition(rows, [s["known"] for s in sums.cells.values()], plate_column)
-    for suffix in ("", "_rank", "_betabinom", "_composition"):
+    for suffix in ("", "_rank", "_betabinom", "_wellrank", "_composition"):
         for row, qv in zip(rows, bh_q_values([r["p_value" + suffix] for r in rows])):
             row["q_value" + suffix] = qv
     for row in rows:  # composition_p / composition_q: named for what they test, not a hit test
@@ -122,6 +128,23 @@ def _add_betabinom(rows: list[dict], plate_column: str, fpr: float) -> dict:
         for r in mine:
             r["p_value_betabinom"] = well_p_value(r["novel"], r["cells"], nulls[plate])
     return nulls
+
+
+def _add_wellrank(rows: list[dict], reference_n: list[int], plate_column: str) -> None:
+    """Sets each row's `p_value_wellrank`: its AUC against the spread of its plate's control wells' AUCs (the rank
+    test's p-value where a plate has fewer than 3 control wells, with a warning)."""
+    for plate in dict.fromkeys(r[plate_column] for r in rows):
+        mine = [j for j, r in enumerate(rows) if r[plate_column] == plate]
+        controls = [j for j in mine if rows[j]["control"]]
+        null = plate_rank_null([rows[j]["auc_vs_reference"] for j in controls], [rows[j]["cells"] for j in controls],
+                               reference_n[mine[0]], plate)
+        if null is None:
+            log.warning("plate %s: %d control well(s), fewer than %d: the well rank test is the rank test there",
+                        plate, len(controls), MIN_CONTROL_WELLS)
+        for j in mine:
+            rows[j]["p_value_wellrank"] = (rows[j]["p_value_rank"] if null is None else
+                                           well_rank_p_value(rows[j]["auc_vs_reference"], rows[j]["cells"],
+                                                             reference_n[j], null))
 
 
 def bh_q_values(p: list[float]) -> list[float]:

@@ -1,4 +1,5 @@
-"""The well as the unit: a beta-binomial null for the novel counts of a plate's wells, fitted on its control wells.
+"""The well as the unit: nulls for a plate's wells fitted on its control wells, for the novel counts (beta-binomial)
+and for the wells' rank statistic (random effects).
 
 Cells of one well are not independent replicates: even untreated wells differ (density, staining, focus), so the
 novel fraction of a control well varies more around the threshold's `fpr` than a binomial allows, and a per-cell
@@ -86,3 +87,43 @@ def well_p_value(k: int, n: int, null: WellNull) -> float:
         return float(binom.sf(k - 1, n, null.mu))
     a, b = null.shape
     return float(betabinom.sf(k - 1, n, a, b))
+
+
+@dataclass(frozen=True)
+class RankNull:
+    """The null of one plate's well AUCs (auc_vs_reference): mean `mean` and between-well variance `tau2` of the
+    control wells beyond their sampling variance; `source` in words."""
+
+    mean: float
+    tau2: float
+    control_wells: int
+    source: str
+
+
+def auc_variance(cells: int, reference: int) -> float:
+    """Sampling variance of a Mann-Whitney AUC of `cells` scores against `reference` scores under no difference:
+    (n + m + 1) / (12 n m)."""
+    return (cells + reference + 1) / (12.0 * cells * reference)
+
+
+def plate_rank_null(auc: np.ndarray, cells: np.ndarray, reference: int, plate) -> RankNull | None:
+    """The random-effects null of a plate's well AUCs from its control wells (DerSimonian-Laird: tau^2 from the
+    spread of their AUCs beyond the sampling variances); None with fewer than MIN_CONTROL_WELLS control wells."""
+    auc, cells = np.asarray(auc, np.float64), np.asarray(cells, np.float64)
+    if len(auc) < MIN_CONTROL_WELLS or reference <= 0:
+        return None
+    v = np.array([auc_variance(n, reference) for n in cells])
+    w = 1 / v
+    mean = float(np.sum(w * auc) / w.sum())
+    q = float(np.sum(w * (auc - mean) ** 2))
+    tau2 = max(0.0, (q - (len(auc) - 1)) / (w.sum() - np.sum(w ** 2) / w.sum()))
+    mean = float(np.sum(auc / (v + tau2)) / np.sum(1 / (v + tau2)))
+    return RankNull(mean, tau2, len(auc), f"well AUCs of {len(auc)} control wells (mean {mean:.4f}, between-well "
+                                          f"sd {np.sqrt(tau2):.4f})")
+
+
+def well_rank_p_value(auc: float, cells: int, reference: int, null: RankNull) -> float:
+    """One-sided p-value that a well's AUC exceeds the control wells': normal, variance tau^2 + sampling."""
+    from scipy.stats import norm
+
+    return float(norm.sf((auc - null.mean) / np.sqrt(null.tau2 + auc_variance(cells, reference))))
