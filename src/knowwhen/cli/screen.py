@@ -25,8 +25,9 @@ def screen(
     fdr: float = typer.Option(0.05, help="Wells with a Benjamini-Hochberg q-value below this are hits."),
     hit_test: str = typer.Option("betabinom", help="Test that calls hits: betabinom (the well's novel count "
                                  "against the control wells, with their well-to-well spread; without controls the "
-                                 "binomial), binomial (its novel fraction against --fpr) or rank (its scores "
-                                 "against the reference's, Mann-Whitney); wells.csv has all three."),
+                                 "binomial), wellrank (its scores' AUC against the control wells' AUCs), binomial "
+                                 "(its novel fraction against --fpr) or rank (its scores against the reference's, "
+                                 "Mann-Whitney); wells.csv has all four."),
     controls: Optional[str] = typer.Option(None, help="Control cells, COLUMN=VALUE (e.g. Metadata_Treatment=DMSO) "
                                            "or wells A01,B01: each plate's threshold is set on its controls "
                                            "[default: on the run's validation images]."),

@@ -49,9 +49,10 @@ class ScreenOptions:
             quantile of the score on known cells (each plate's control cells, else the run's validation images).
         fdr: wells with a Benjamini-Hochberg q-value below this are hits.
         hit_test: the test whose q-value calls hits: `betabinom` (the well's novel count against its plate's
-            control wells, their well-to-well spread included; without control wells, the binomial), `binomial`
+            control wells, their well-to-well spread included; without control wells, the binomial), `wellrank`
+            (the well's AUC against its control wells' AUCs and their spread), `binomial`
             (the well's novel fraction against `fpr`, cells as independent) or `rank` (the well's scores against the
-            reference scores, Mann-Whitney); wells.csv has all three. The default was chosen on
+            reference scores, Mann-Whitney); wells.csv has all four. The default was chosen on
             benchmarks/screen_realistic.py (README, Screens).
         controls: control cells, COLUMN=VALUE or wells A01,B01,...; None: thresholds from validation.
         plate_column, well_column: the metadata columns naming plate and well.
