@@ -102,11 +102,12 @@ def _cells(rng, d: dict, pools: dict, known: list[str]) -> tuple[np.ndarray, np.
     return np.array(idx), np.r_[odd, np.zeros(k, bool)]
 
 
-def simulate(rng, images: np.ndarray, pools: dict, known: list[str], design: dict, plate: str):
+def simulate(rng, images: np.ndarray, pools: dict, known: list[str], design: dict, plate: str, labels=None):
     """(x (N, 28, 28) uint8, metadata) of one plate."""
     from scipy.ndimage import gaussian_filter
 
-    x, meta = [], {k: [] for k in ("Metadata_Plate", "Metadata_Well", "Metadata_Treatment", "Metadata_Kind")}
+    x, meta = [], {k: [] for k in ("Metadata_Plate", "Metadata_Well", "Metadata_Treatment", "Metadata_Kind",
+                                    "Metadata_Class")}
     for w, d in design.items():
         idx, odd = _cells(rng, d, pools, known)
         cells = images[idx].astype(np.float32)
@@ -120,6 +121,7 @@ def simulate(rng, images: np.ndarray, pools: dict, known: list[str], design: dic
         meta["Metadata_Well"] += [w] * n
         meta["Metadata_Treatment"] += ["DMSO" if d["kind"] == "control" else f"cpd-{plate}-{w}"] * n
         meta["Metadata_Kind"] += [d["kind"]] * n
+        meta["Metadata_Class"] += list(labels[idx]) if labels is not None else [""] * n
     return np.concatenate(x), {k: np.array(v) for k, v in meta.items()}
 
 
@@ -152,6 +154,29 @@ def score_plate(wells: list[dict], design: dict, fdr: float = 0.05) -> dict:
         unmarked = sum(called[w] and not suspect[w] for w, d in design.items() if d["kind"] in ("blurred", "dim",
                                                                                                 "saturated"))
         out[test] = {"spiked": spiked, "false_hits": false, "artefact_hits_not_marked": unmarked}
+    return out
+
+
+def power_check(screen: Path, design: dict, wells: list[dict]) -> dict:
+    """The screen's stated power against what happened: the rate r at which the near and far cells pass the
+    threshold (from their true class), the stated detectable fraction f at the median cells per well, so a
+    spike of f / r should be called with 80% power, and the calls among spiked wells with 0.5-2x the median
+    cells (the default test)."""
+    import pyarrow.parquet as pq
+
+    cells = pq.read_table(screen / "cells.parquet", columns=["Metadata_Class", "novel"]).to_pandas()
+    plate = list(csv.DictReader(open(screen / "plates.csv")))[0]
+    f, median = plate.get("detectable_fraction"), int(plate["median_cells"])
+    out = {"median_cells": median, "detectable_fraction": float(f) if f else None}
+    called = {w["Metadata_Well"]: w["hit"] == "True" for w in wells}
+    for phenotype in (NEAR, FAR):
+        r = float(cells.loc[cells["Metadata_Class"] == phenotype, "novel"].mean())
+        near_median = [(d["level"], called[w]) for w, d in design.items() if d["kind"] == "spiked" and
+                       d["phenotype"] == phenotype and median / 2 <= d["cells"] <= 2 * median]
+        out[phenotype] = {"pass_rate": round(r, 3),
+                          "spike_for_80pct_power": round(float(f) / r, 3) if f and r > 0 else None,
+                          "calls_by_spike_near_median_cells": {str(lv): [c for lvl, c in near_median if lvl == lv]
+                                                               for lv in LEVELS}}
     return out
 
 
@@ -213,13 +238,14 @@ def main() -> None:
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
         design = plate_design(rng)
-        x, meta = simulate(rng, images, pools, known, design, f"S{seed}")
+        x, meta = simulate(rng, images, pools, known, design, f"S{seed}", names[ds.labels])
         folder = Path(args.work) / f"seed{seed}"
         folder.mkdir(parents=True, exist_ok=True)
         for j, score in enumerate(SCORES):
             wells, s = _screen(run_dir, x if j == 0 else None, meta, folder, args.mc, score)
             seconds += [s] if j == 0 else []
             plates[score].append(score_plate(wells, design))
+            plates[score][-1]["power_check"] = power_check(folder / "screen", design, wells)
             strict[score].append(score_plate(wells, design, fdr=0.01))
             print(f"seed {seed}, {score}: {len(x)} cells in {s:.0f} s", flush=True)
             for test in TESTS:
@@ -233,6 +259,7 @@ def main() -> None:
               "plate": {"wells": 384, "kinds": {"control": 32, "spiked": 40, **KINDS}, "cells_per_well": "20-500"},
               "screen_seconds": [round(s, 1) for s in seconds],
               "scores": {score: summarise(p) for score, p in plates.items()},
+              "power_checks": {score: [p["power_check"] for p in ps] for score, ps in plates.items()},
               "targets_at_fdr_0.01": {score: {test: _targets(p, test) for test in TESTS} for score, p in strict.items()},
               "convention": "novel is the positive class; a well is called when its q < 0.05"}
     write_result("screen_realistic", result)

@@ -10,6 +10,8 @@ calling with Benjamini-Hochberg q-values over all wells, by two one-sided tests:
   whether it passed the threshold, and so finds wells where a minority of cells is only moderately novel.
 - `betabinom`: is the well's novel count above what the plate's control *wells* show, with their well-to-well
   spread (a beta-binomial fitted on them; `welltest`)? The well, not the cell, is the unit.
+- `wellrank`: is the well's AUC against the reference above the control wells' AUCs, with their spread
+  (random effects; `welltest`)?
 """
 from __future__ import annotations
 
