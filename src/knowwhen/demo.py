@@ -42,8 +42,9 @@ FAR_WELLS = ("C07", "E05", "G11")        # spiked with images unlike any class (
 
 def run_screen_demo(run_dir: str | Path, out: str | Path, mc: int = 100, cells: int = 100, spike: float = 0.4,
                     progress: bool = True, echo: Callable[[str], None] = print) -> dict:
-    """A 96-well plate built from the test images of the run's known classes; three wells spiked with its
-    held-out class and three with far-away images (scikit-learn's digits); screens it (novel cells, hit wells)
+    """A 96-well plate built from the test images of the run's known classes, DMSO controls in columns 1 and 12;
+    three wells spiked with its held-out class and three with far-away images (scikit-learn's digits); screens it
+    with the controls (novel cells, hit wells by the default well test)
     and writes the review page; returns screen.json's content with the wells called per kind of spike."""
     from .classify import load_run
     from .data import dataset_from_arrays, open_dataset
@@ -63,10 +64,14 @@ def run_screen_demo(run_dir: str | Path, out: str | Path, mc: int = 100, cells: 
         images.append(ds.images(rng.choice(split.test, cells - k)))
         images.append(ds.images(rng.choice(split.novel, k)) if w in HELD_OUT_WELLS else far[rng.integers(0, len(far), k)])
     plate = dataset_from_arrays(np.concatenate(images), None, channels="first", name="demo-plate")
-    metadata = {"Metadata_Plate": np.full(len(plate), "demo"), "Metadata_Well": np.repeat(wells, cells)}
-    echo(f"screening a 96-well plate of {len(plate)} cells: wells {', '.join(HELD_OUT_WELLS)} hold {spike:.0%} "
-         f"cells of the held-out class, wells {', '.join(FAR_WELLS)} {spike:.0%} far-away images (digits)")
-    summary = screen_run(run, plate, metadata, out, ScreenOptions(mc=mc, progress=progress))
+    treatment = np.array(["DMSO" if w.endswith(("01", "12")) else f"compound-{w}" for w in wells])
+    metadata = {"Metadata_Plate": np.full(len(plate), "demo"), "Metadata_Well": np.repeat(wells, cells),
+                "Metadata_Treatment": np.repeat(treatment, cells)}
+    echo(f"screening a 96-well plate of {len(plate)} cells (DMSO controls in columns 1 and 12): wells "
+         f"{', '.join(HELD_OUT_WELLS)} hold {spike:.0%} cells of the held-out class, wells {', '.join(FAR_WELLS)} "
+         f"{spike:.0%} far-away images (digits)")
+    summary = screen_run(run, plate, metadata, out, ScreenOptions(mc=mc, progress=progress,
+                                                                  controls="Metadata_Treatment=DMSO"))
     build_screen_report(out, plate)
     called = {w["Metadata_Well"] for w in _csv_rows(out / "wells.csv") if w["hit"] == "True"}
     return {**summary, "called": sorted(called), "screen": str(out),
