@@ -127,6 +127,7 @@ def test_demo_falls_back_to_digits_and_says_so(tmp_path, monkeypatch):
     assert "AUROC" in r.output and "@80%" in r.output and "softmax_tempered" in r.output
     assert (tmp_path / "demo" / "eval" / "predictions.csv").exists()
     assert "conformal sets (aps on mc, alpha 0.1)" in r.output and "far-away images found in" in r.output
+    assert "by the betabinom test" in r.output and "control cells of the plate" in r.output  # the demo has controls
     assert (tmp_path / "demo" / "screen" / "report.html").exists()
     assert (tmp_path / "demo" / "run" / "model.safetensors").exists()
 

@@ -33,10 +33,13 @@ def demo(
     typer.echo(f"run in {result['run']}; predictions and tables in {result['eval']}")
     typer.echo(f"report: {Path(result['eval']) / 'report.html'}")
     sc = run_screen_demo(result["run"], out / "screen", mc=mc, progress=not quiet, echo=typer.echo)
-    typer.echo(f"screen: {sc['hits']} hit well(s) at FDR {sc['fdr']:g} ({sc['score']} above the validation "
-               f"threshold at fpr {sc['fpr']:g}): far-away images found in {len(sc['found_far'])} of 3 wells, the "
-               f"held-out class in {len(sc['found_held_out'])} of 3, {len(sc['other_hits'])} other well(s); review "
-               f"page: {sc['screen']}/report.html")
+    plate = sc["plates"][0]
+    typer.echo(f"screen: {sc['hits']} hit well(s) at FDR {sc['fdr']:g} by the {sc['hit_test']} test ({sc['score']} "
+               f"above the threshold at fpr {sc['fpr']:g} set on {plate['threshold_from']}): far-away images found "
+               f"in {len(sc['found_far'])} of 3 wells, the held-out class in {len(sc['found_held_out'])} of 3, "
+               f"{len(sc['other_hits'])} other well(s); a well of {plate['median_cells']} cells needs "
+               + (f"{plate['detectable_fraction']:.0%}" if plate.get("detectable_fraction") is not None else "more")
+               + f" of its cells above the threshold for 80% power; review page: {sc['screen']}/report.html")
     if forecast_epochs:
         fc = run_forecast_demo(out, epochs=forecast_epochs, mc=mc, progress=not quiet, echo=typer.echo)
         typer.echo(format_forecast_summary(fc))
