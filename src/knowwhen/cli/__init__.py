@@ -4,7 +4,7 @@
 of commands on it: `classify` (train, predict, evaluate, novelty), `forecast` (knowwhen forecast ...),
 `inspect` (info, models, report, explain), `screen` and `demo`.
 """
-from . import classify, inspect, screen, demo, forecast  # noqa: F401,I001  (registers the commands on `app`, in this order)
+from . import classify, inspect, screen, export, demo, forecast  # noqa: F401,I001  (registers the commands on `app`, in this order)
 from .app import app
 
 __all__ = ["app", "main"]
