@@ -29,6 +29,13 @@ def test_the_graph_computes_what_predict_computes_and_exports_the_same_bytes(dig
         np.testing.assert_allclose(out["probs"], ref.probs, atol=1e-4)
         assert (out["pred_mc"] == ref.measures["pred_mc"]).mean() > 0.995   # argmax may flip where two tie to 1e-7
     assert np.mean(out["variation_ratio_mc"] > 0) >= 0 and names[0] == "probs"
+    import json
+
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert json.loads(meta["class_names"]) == list(kw.load_run(digits_run).class_names)
+    assert meta["mc_passes"] == "30" and meta["seed"] == "3" and json.loads(meta["input_shape"]) == [1, 8, 8]
     first = hashlib.sha256((tmp_path / "m.onnx").read_bytes()).hexdigest()
     runner.invoke(app, ["export", str(digits_run), "--mc", "30", "--seed", "3", "--out", str(tmp_path / "n.onnx")])
     assert hashlib.sha256((tmp_path / "n.onnx").read_bytes()).hexdigest() == first

@@ -47,7 +47,7 @@ class MCGraph(nn.Module):
         if engine.engine_ != "fast":
             raise ConfigError("export needs a model the fast MC engine takes (an nn.Sequential whose dropouts are "
                               "direct children, as every registered image model is).")
-        self.model, self.passes = run.model, passes
+        self.model, self.passes, self.seed = run.model, passes, seed
         n = run.normalizer
         self.register_buffer("mean", torch.tensor(n.mean, dtype=torch.float32).reshape(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(n.std, dtype=torch.float32).reshape(1, -1, 1, 1))
@@ -140,10 +140,31 @@ def export_onnx(run, out: str | Path, passes: int = 100, seed: int = 0) -> Path:
 
     if passes < 1:
         raise ConfigError(f"--mc {passes}: the graph needs at least 1 MC pass (e.g. --mc 30).")
+    import onnx
+
     graph = MCGraph(run, passes, seed).eval()
     example = torch.zeros((2, *run.input_shape))
     axes = {"images": {0: "n"}, **{name: {0: "n"} for name in OUTPUTS}}
     with atomic_path(out) as tmp, torch.no_grad():
         torch.onnx.export(graph, (example,), str(tmp), input_names=["images"], output_names=list(OUTPUTS),
                           dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
+        model = onnx.load(str(tmp))
+        for key, value in graph_metadata(run, graph).items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.save(model, str(tmp))
     return Path(out)
+
+
+def graph_metadata(run, graph: MCGraph) -> dict[str, str]:
+    """What a user of the file needs besides the graph: the class of each output column, the input it takes, and
+    the settings it reproduces (ONNX metadata_props, strings)."""
+    import json
+
+    from .. import __version__
+
+    return {"knowwhen_version": __version__, "class_names": json.dumps(list(run.class_names)),
+            "input_shape": json.dumps(list(run.input_shape)), "input": "raw pixel values (n, C, H, W), float32; "
+            "the run's normalisation is inside the graph", "channel_names": json.dumps(list(run.channel_names)),
+            "mc_passes": str(graph.passes), "seed": str(graph.seed), "temperature": repr(graph.t),
+            "mc_temperature": repr(graph.t_mc), "outputs": ", ".join(OUTPUTS),
+            "measures": "see knowwhen.uncertainty.measures; higher = more uncertain except p_max, p_max_mc"}
