@@ -50,3 +50,29 @@ def test_bad_exports_are_one_error_line(digits_run, tmp_path):
         out = tmp_path / (args[1] if args[0] == "--out-name" else "m.onnx")
         r = runner.invoke(app, ["export", str(digits_run), *([] if args[0] == "--out-name" else args), "--out", str(out)])
         assert r.exit_code == 2 and said in r.stderr and not out.exists(), r.output
+
+
+def test_predict_with_the_exported_file_writes_predicts_columns(digits_run, tmp_path):
+    import csv
+
+    runner.invoke(app, ["export", str(digits_run), "--mc", "20", "--out", str(tmp_path / "m.onnx")])
+    r = runner.invoke(app, ["predict", str(tmp_path / "m.onnx"), "digits", "--out", str(tmp_path / "o.csv"),
+                            "--quiet"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["predict", str(digits_run), "digits", "--mc", "20", "--out", str(tmp_path / "p.csv"),
+                            "--quiet"])
+    assert r.exit_code == 0, r.output
+    got, want = list(csv.DictReader(open(tmp_path / "o.csv"))), list(csv.DictReader(open(tmp_path / "p.csv")))
+    assert list(got[0]) == [c for c in want[0] if c not in ("energy", "mahalanobis", "rel_mahalanobis",
+                                                             "gauss_density", "knn", "novelty")]
+    assert [g["id"] for g in got] == [w["id"] for w in want] and [g["label"] for g in got] == [w["label"] for w in want]
+    for col in ("p_max", "p_max_mc", "entropy_mc", "mutual_info_mc", "sigma_mc", "prob_3"):
+        np.testing.assert_allclose([float(g[col]) for g in got], [float(w[col]) for w in want], atol=1e-4)
+    assert np.mean([g["pred_mc"] == w["pred_mc"] for g, w in zip(got, want)]) > 0.998
+    # settings the file fixes are refused, and nothing is written
+    r = runner.invoke(app, ["predict", str(tmp_path / "m.onnx"), "digits", "--mc", "50", "--out",
+                            str(tmp_path / "x.csv")])
+    assert r.exit_code == 2 and "--mc" in r.stderr and not (tmp_path / "x.csv").exists()
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    r = runner.invoke(app, ["predict", str(tmp_path / "bad.onnx"), "digits", "--out", str(tmp_path / "x.csv")])
+    assert r.exit_code == 2 and "not a readable ONNX file" in r.stderr and not (tmp_path / "x.csv").exists()
