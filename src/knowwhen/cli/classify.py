@@ -166,13 +166,14 @@ def predict(
     """
     from ..classify import PredictOptions, load_run, write_predictions
     from ..distributed import launch_or_join
+    from .export import predict_with_onnx
 
     if run.suffix.lower() == ".onnx":
         given = {"--mc": mc is not None, "--seed": seed != 0, "--no-temperature": no_temperature,
                  "--save-passes": save_passes is not None, "--part-size": part_size != 100_000,
                  "--devices / --num-nodes": devices * num_nodes > 1, "--conformal": conformal is not None}
-        return _predict_onnx(run, data, out, batch_size, quiet, [k for k, v in given.items() if v],
-                             (fmt, option, skip_bad))
+        return predict_with_onnx(run, data, out, batch_size, quiet, [k for k, v in given.items() if v],
+                                 (fmt, option, skip_bad))
     sets = conformal_options(conformal, alpha, by_class, conformal_probs, max_set_size)
     options = PredictOptions(mc=mc, seed=seed, use_temperature=not no_temperature, batch_size=batch_size,
                              part_size=part_size, progress=not quiet, passes_out=save_passes, conformal=sets)
@@ -182,22 +183,6 @@ def predict(
     write_predictions(loaded, ds, out, options, ranks)
     if ranks.lead:
         typer.echo(f"wrote {len(ds)} predictions to {out}")
-
-
-def _predict_onnx(path: Path, data: str, out: Path, batch_size: int, quiet: bool, refused: list[str],
-                  data_args: tuple) -> None:
-    """predict with an exported graph: its masks, seed and temperatures are fixed in the file."""
-    from ..config import check_counts
-    from ..export.onnx_predict import write_onnx_predictions
-
-    if refused:
-        raise ConfigError(f"{', '.join(refused)}: not for an exported .onnx file, whose MC passes, seed and "
-                          "temperatures are fixed in it (see `knowwhen export`); leave them out, or predict with "
-                          "the run directory.")
-    check_counts(batch_size=batch_size)
-    ds = open_data(data, *data_args)
-    write_onnx_predictions(path, ds, out, batch_size, not quiet)
-    typer.echo(f"wrote {len(ds)} predictions to {out} (ONNX graph {path})")
 
 
 @app.command()

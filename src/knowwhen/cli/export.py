@@ -5,7 +5,8 @@ from pathlib import Path
 
 import typer
 
-from .app import app, handle_errors
+from ..errors import ConfigError
+from .app import app, handle_errors, open_data
 
 
 @app.command()
@@ -23,7 +24,6 @@ def export(
     """
     from ..atomic import check_output_file
     from ..classify import load_run
-    from ..errors import ConfigError
 
     if mc < 1:
         raise ConfigError(f"--mc {mc}: the graph needs at least 1 MC pass (e.g. --mc 30).")
@@ -41,3 +41,20 @@ def export(
     typer.echo(f"wrote {path}: {mc} MC passes (seed {seed}), input `images` (n, C, H, W) raw pixel values; outputs "
                "probs, p_max, pred, probs_mc, p_max_mc, pred_mc, sigma_mc, entropy_mc, mutual_info_mc, "
                "variation_ratio_mc")
+
+
+def predict_with_onnx(path: Path, data: str, out: Path, batch_size: int, quiet: bool, refused: list[str],
+                      data_args: tuple) -> None:
+    """`knowwhen predict FILE.onnx ...`: predicts with an exported graph, whose masks, seed and temperatures are
+    fixed in the file (`refused`: the options given that would change them)."""
+    from ..config import check_counts
+    from ..export.onnx_predict import write_onnx_predictions
+
+    if refused:
+        raise ConfigError(f"{', '.join(refused)}: not for an exported .onnx file, whose MC passes, seed and "
+                          "temperatures are fixed in it (see `knowwhen export`); leave them out, or predict with "
+                          "the run directory.")
+    check_counts(batch_size=batch_size)
+    ds = open_data(data, *data_args)
+    write_onnx_predictions(path, ds, out, batch_size, not quiet)
+    typer.echo(f"wrote {len(ds)} predictions to {out} (ONNX graph {path})")
