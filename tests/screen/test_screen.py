@@ -486,6 +486,10 @@ def test_changing_only_the_summary_settings_recounts_without_predicting(digits_r
     assert [w["hit"] == "True" for w in after.values()] == [float(w["q_value"]) < 0.2 for w in after.values()]
     assert json.loads((tmp_path / "o" / "screen.json").read_text())["hit_test"] == "binomial"
     assert before["A01"]["control"] == "False" and after["A01"]["control"] == "True"
+    # a recount in the other cell format: the page reads the new table, not the one left beside it
+    r = runner.invoke(app, [*args, "--cells-format", "csv", "--controls", "Metadata_Treatment=DMSO"])
+    assert r.exit_code == 0 and (tmp_path / "o" / "cells.csv").exists()
+    assert json.loads((tmp_path / "o" / "screen.json").read_text())["cells_format"] == "csv"
 
 
 def test_a_screen_of_many_plates_gets_an_index_and_one_page_per_plate(digits_run, tmp_path):

@@ -118,7 +118,8 @@ def _cell_lists(d: Path, summary: dict, plate_col: str, well_col: str) -> dict |
     more than MAX_LISTED_CELLS cells (the page then offers each well's picked cells only)."""
     if summary["cells"] > MAX_LISTED_CELLS:
         return None
-    path = next(d.glob("cells.*"))
+    fmt = summary.get("cells_format")  # a recount in the other format leaves the first table beside it
+    path = d / f"cells.{fmt}" if fmt else next(d.glob("cells.*"))
     cols = [plate_col, well_col, "id", "pred_mc" if summary.get("mc_passes") else "pred", summary["score"], "novel"]
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq

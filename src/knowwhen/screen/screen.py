@@ -143,6 +143,7 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
     summary = {"run": str(run.path), "data": str(ds.path), "cells": int(len(ds)), "score": score, "fpr": o.fpr,
                "fdr": o.fdr, "hit_test": o.hit_test, "mc_passes": o.mc or None, "controls": o.controls,
                "plate_column": o.plate_column, "well_column": o.well_column, "group_by": o.group_by,
+               "cells_format": o.cells_format,
                "plate_layout": dict(zip(("wells", "rows", "columns"), plate_layout(metadata[o.well_column]))),
                "wells": len(wells), "hits": int(sum(w["hit"] for w in wells)), "plates": plates,
                **({"treatments": len(treatments), "treatment_hits": int(sum(t["hit"] for t in treatments))}
