@@ -53,16 +53,17 @@ def screen_metadata(path: str | Path, ds: ImageDataset, plate_column: str = PLAT
 LAYOUTS = ((96, 8, 12), (384, 16, 24), (1536, 32, 48))
 
 
-def well_names(values: np.ndarray, where: str) -> np.ndarray:
-    """(N,) the wells spelled one way, row letter(s) and a two-digit column (A1 = A01 = a01 -> "A01"); a name that
-    is no well, or a well no plate of LAYOUTS has, is a DataError naming it. Logs the layout the wells imply."""
+def well_names(values: np.ndarray, where: str) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """(N,) the wells spelled one way, row letter(s) and a two-digit column (A1 = A01 = a01 -> "A01"), and the
+    plate layout they imply (`plate_layout`, logged); a name that is no well, or a well no plate of LAYOUTS has,
+    is a DataError naming it."""
     unique, inverse = np.unique(np.asarray(values, dtype=str), return_inverse=True)
     canonical = np.array([canonical_well(w, where) for w in unique], dtype=object).astype(str)
     wells, rows, cols = plate_layout(canonical)
     merged = len(unique) - len(set(canonical.tolist()))
     log.info("%s: %d wells, %d-well plate layout (%d rows x %d columns)%s", where, len(set(canonical.tolist())),
              wells, rows, cols, f"; {merged} other spelling(s) of the same wells (A1 = A01) merged" if merged else "")
-    return canonical[inverse.reshape(-1)]
+    return canonical[inverse.reshape(-1)], (wells, rows, cols)
 
 
 def canonical_well(name: str, where: str) -> str:
@@ -140,14 +141,26 @@ def control_mask(metadata: dict[str, np.ndarray], controls: str | None, well_col
     return mask
 
 
+def well_keys(plates, wells) -> np.ndarray:
+    """(N,) one string per cell naming its (plate, well), to group cells by well with np.unique; `split_key`
+    turns a key back into the pair."""
+    return np.char.add(np.char.add(np.asarray(plates, str), "\x1f"), np.asarray(wells, str))
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """(plate, well) of a `well_keys` key."""
+    plate, well = key.split("\x1f", 1)
+    return plate, well
+
+
 def check_group_column(metadata: dict[str, np.ndarray], column: str, plate_column: str, well_column: str,
                        where: str) -> None:
     """A DataError unless `column` is a metadata column with one value per well (a treatment)."""
     if column not in metadata:
         raise DataError(f"{where}: --group-by {column!r}: no such column (metadata: {', '.join(metadata)}); name a "
                         "column that says the treatment of each well, e.g. Metadata_Compound.")
-    wells = np.char.add(np.char.add(metadata[plate_column].astype(str), "\x1f"), metadata[well_column].astype(str))
-    pairs = np.unique(np.char.add(np.char.add(wells, "\x1f"), metadata[column].astype(str)))
+    wells = well_keys(metadata[plate_column], metadata[well_column])
+    pairs = np.unique(well_keys(wells, metadata[column]))
     if len(pairs) != len(np.unique(wells)):
         raise DataError(f"{where}: --group-by {column!r} holds more than one value in some wells; group by a column "
                         "with one value per well (a treatment).")

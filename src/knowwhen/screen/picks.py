@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .metadata import split_key, well_keys
+
 
 class WellPicks:
     """Per (plate, well): the k cells with the highest score (most novel) and the k with the lowest (most
@@ -14,15 +16,14 @@ class WellPicks:
         self.wells: dict[tuple[str, str], dict[str, list]] = {}
 
     def add(self, plate, well, score, index, pred, ids) -> None:
-        combo = np.char.add(np.char.add(np.asarray(plate, str), "\x1f"), np.asarray(well, str))
-        keys, inv = np.unique(combo, return_inverse=True)
+        keys, inv = np.unique(well_keys(plate, well), return_inverse=True)
         order = np.lexsort((np.asarray(score, np.float64), inv))          # by well, then by score ascending
         bounds = np.searchsorted(inv[order], np.arange(len(keys) + 1))
         for j, key in enumerate(keys.tolist()):
             rows = order[bounds[j]:bounds[j + 1]]
             cells = [(float(score[r]), int(index[r]), str(pred[r]), str(ids[r]))
                      for r in np.r_[rows[:self.k], rows[-self.k:]]]
-            mine = self.wells.setdefault(tuple(key.split("\x1f", 1)), {"novel": [], "confident": []})
+            mine = self.wells.setdefault(split_key(key), {"novel": [], "confident": []})
             mine["novel"] = sorted(mine["novel"] + cells, reverse=True)[:self.k]
             mine["confident"] = sorted(mine["confident"] + cells)[:self.k]
 

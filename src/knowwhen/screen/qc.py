@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..uncertainty.conformal import uniforms
+from .metadata import well_keys
 
 SAMPLE = 256
 K = 4.0
@@ -29,17 +30,18 @@ class WellQC:
         self.columns = list(columns)
         self.kept: dict = {}
 
-    def add(self, keys: list, rows: np.ndarray, values: dict) -> None:
-        """Adds a batch: `keys` the (plate, well) of each cell, `rows` their positions in the screen, `values`
+    def add(self, plates: np.ndarray, wells: np.ndarray, rows: np.ndarray, values: dict) -> None:
+        """Adds a batch: the plate and well of each cell, `rows` their positions in the screen, `values`
         {column: (n,)}."""
         if not self.columns:
             return
         priority = uniforms(len(rows), seed=0, keys=np.asarray(rows), stream=7)
         table = np.stack([np.asarray(values[c], np.float64) for c in self.columns], 1)
-        combo = np.array([f"{p}\x1f{w}" for p, w in keys])
-        uniq, inverse = np.unique(combo, return_inverse=True)
+        uniq, inverse = np.unique(well_keys(plates, wells), return_inverse=True)
+        order = np.argsort(inverse.reshape(-1), kind="stable")          # the cells of each well side by side
+        starts = np.searchsorted(inverse.reshape(-1)[order], np.arange(len(uniq) + 1))
         for j, key in enumerate(uniq.tolist()):
-            mine = inverse.reshape(-1) == j
+            mine = order[starts[j]:starts[j + 1]]
             old_p, old_v = self.kept.get(key, (np.empty(0), np.empty((0, len(self.columns)))))
             p, v = np.concatenate([old_p, priority[mine]]), np.concatenate([old_v, table[mine]])
             if len(p) > SAMPLE:
@@ -49,7 +51,7 @@ class WellQC:
 
     def medians(self, plate, well) -> dict[str, float]:
         """{column: the median of the well's sample}."""
-        _, v = self.kept[f"{plate}\x1f{well}"]
+        _, v = self.kept[str(well_keys([plate], [well])[0])]
         return dict(zip(self.columns, np.median(v, axis=0).tolist()))
 
 

@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..tables import write_rows_csv
 from ..uncertainty.conformal import conformal_quantile
 from ..uncertainty.measures import SCORED_MEASURES, uncertainty_scores
-from .metadata import PLATE, WELL, check_group_column, control_mask, plate_layout, well_names
+from .metadata import PLATE, WELL, check_group_column, control_mask, well_names
 from .picks import WellPicks
 from .power import plate_power
 from .qc import WellQC, qc_flags
@@ -116,7 +116,8 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
     check_compatible(run, ds)
     score = chosen_score(run, o)
     _warn_mc_mismatch(run, score, o)
-    metadata = {**metadata, o.well_column: well_names(metadata[o.well_column], f"{ds.path}: {o.well_column}")}
+    names, layout = well_names(metadata[o.well_column], f"{ds.path}: {o.well_column}")
+    metadata = {**metadata, o.well_column: names}
     control = control_mask(metadata, o.controls, o.well_column, str(ds.path))
     if o.group_by:
         check_group_column(metadata, o.group_by, o.plate_column, o.well_column, str(ds.path))
@@ -144,7 +145,7 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
                "fdr": o.fdr, "hit_test": o.hit_test, "mc_passes": o.mc or None, "controls": o.controls,
                "plate_column": o.plate_column, "well_column": o.well_column, "group_by": o.group_by,
                "cells_format": o.cells_format,
-               "plate_layout": dict(zip(("wells", "rows", "columns"), plate_layout(metadata[o.well_column]))),
+               "plate_layout": dict(zip(("wells", "rows", "columns"), layout)),
                "wells": len(wells), "hits": int(sum(w["hit"] for w in wells)), "plates": plates,
                **({"treatments": len(treatments), "treatment_hits": int(sum(t["hit"] for t in treatments))}
                   if treatments is not None else {}),
@@ -255,7 +256,7 @@ def _cells_and_wells(run: Run, predictions: Path, metadata: dict, control: np.nd
             picks.add(plates[rows], meta[o.well_column], values, np.arange(start, start + n), classes[pred],
                       batch["id"])
             qc = qc or WellQC([c for c in batch if c.startswith("qc_")])
-            qc.add(list(zip(plates[rows], meta[o.well_column])), np.arange(start, start + n), batch)
+            qc.add(plates[rows], meta[o.well_column], np.arange(start, start + n), batch)
             start += n
     write_text_atomic(out / PICKS, json.dumps(picks.to_dict()))
     wells, nulls = well_table(sums, classes, o.fpr, o.fdr, o.plate_column, o.well_column, o.hit_test)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
-from .welltest import WellNull
+from .wells import bh_q_values
+from .welltest import WellNull, well_p_value
 
 
 def count_distribution(n: int, null: WellNull) -> np.ndarray:
@@ -38,9 +39,6 @@ def treatment_table(wells: list[dict], nulls: dict, group_by: str, plate_column:
                     fdr: float) -> list[dict]:
     """One row per value of `group_by`: its replicate wells, pooled counts, p / q, `hit` (q < fdr) and how
     consistent its wells are. A column whose value differs within a well is refused."""
-    from .welltest import well_p_value
-    from .wells import bh_q_values
-
     groups: dict = {}
     for w in wells:
         if group_by not in w:

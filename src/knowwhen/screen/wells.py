@@ -22,6 +22,7 @@ import numpy as np
 
 from ..evaluation.perclass import wilson_interval
 from .composition import add_composition
+from .metadata import split_key, well_keys
 from .welltest import MIN_CONTROL_WELLS, plate_null, plate_rank_null, well_p_value, well_rank_p_value
 
 
@@ -41,8 +42,7 @@ class WellSums:
             metadata: dict, control: np.ndarray, below: np.ndarray, reference_n: np.ndarray) -> None:
         """Adds a batch of cells (arrays of one value per cell); `below`: reference scores below each cell's score
         (ties 1/2), `reference_n`: the size of the cell's reference."""
-        combo = np.char.add(np.char.add(np.asarray(plate, str), "\x1f"), np.asarray(well, str))
-        keys, first, inv = np.unique(combo, return_index=True, return_inverse=True)
+        keys, first, inv = np.unique(well_keys(plate, well), return_index=True, return_inverse=True)
         count = lambda w=None: np.bincount(inv, weights=w, minlength=len(keys))  # noqa: E731
         classes = np.zeros((len(keys), self.classes), np.int64)
         np.add.at(classes, (inv, np.asarray(pred, np.int64)), 1)
@@ -54,7 +54,7 @@ class WellSums:
         n, k_novel, k_control = count(), count(novel.astype(float)), count(control.astype(float))
         u, ref_n = count(np.asarray(below, np.float64)), np.asarray(reference_n)[first]
         for j, key in enumerate(keys.tolist()):
-            s = self.cells.setdefault(tuple(key.split("\x1f", 1)), {
+            s = self.cells.setdefault(split_key(key), {
                 "cells": 0, "novel": 0, "control": 0, "u": 0.0, "reference_n": int(ref_n[j]),
                 "classes": np.zeros(self.classes, np.int64), "known": np.zeros(self.classes, np.int64),
                 "sums": dict.fromkeys(self.measures, 0.0), "metadata": {}})
