@@ -54,10 +54,14 @@ class PredictionBatch:
 
 
 def check_compatible(run: Run, ds: ImageDataset) -> None:
-    """Raises DataError when `ds` images do not have the shape the run was trained on."""
+    """Raises DataError when `ds` images do not have the shape or the named channels (in order) of the run."""
     if tuple(ds.shape) != tuple(run.input_shape):
         raise DataError(f"{ds.path}: images are {ds.shape} (C, H, W) but run {run.path} was trained on "
                         f"{tuple(run.input_shape)}; give images of that size and channel count.")
+    if run.channel_names and ds.channel_names and tuple(ds.channel_names) != tuple(run.channel_names):
+        raise DataError(f"{ds.path}: channels {', '.join(ds.channel_names)} but run {run.path} was trained on "
+                        f"{', '.join(run.channel_names)} in that order; take them in the run's order with "
+                        "ds.in_channel_order(run.channel_names) (the command line does it by name).")
 
 
 def applied_temperature(run: Run, use_temperature: bool) -> float:

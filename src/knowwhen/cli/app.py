@@ -6,12 +6,14 @@ import json
 import logging
 import sys
 import traceback
+from pathlib import Path
 from typing import Optional
 
 import typer
 
 from ..errors import ConfigError, KnowwhenError
 
+log = logging.getLogger("knowwhen")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Image classification that knows when it doesn't know.")
 
@@ -104,17 +106,50 @@ def parse_pairs(pairs: list[str], flag: str) -> dict:
     return out
 
 
-DATA_FORMAT = typer.Option(None, "--format", help="Force the format: idx, folder, csv, npz, hdf5, deeploc.")
+DATA_FORMAT = typer.Option(None, "--format", help="Force the format: idx, folder, csv, npz, hdf5, deeploc, "
+                          "cellprofiler, omezarr.")
 DATA_OPTION = typer.Option(None, "--option", help="Format option KEY=VALUE (x_key, y_key, channels, "
                            "image_shape, class_names, channel_names=GFP,RFP); repeatable.")
 SKIP_BAD = typer.Option(False, "--skip-bad", help="Skip unreadable images (each is listed) instead of stopping.")
 
 
-def open_data(data: str, fmt: Optional[str], options: list[str], skip_bad: bool):
-    """The dataset DATA names, with the --format, --option and --skip-bad the user gave."""
-    from ..data import open_dataset
+OBJECTS = typer.Option(None, "--objects", help="Object table: one cell is cut around each object from the fields "
+                       "of DATA (a CellProfiler load_data.csv, with Nuclei.csv: ImageNumber, Location_Center_X/Y; or "
+                       "an OME-Zarr plate, with a table keyed by Metadata_Well and Metadata_Site; without it, a "
+                       "plate's label images).")
+CROP_SIZE = typer.Option(None, "--crop-size", help="Side in pixels of the crops cut from fields (default: the run's "
+                         "input size).")
+EDGE = typer.Option("pad", "--edge", help="Objects whose crop leaves the field: pad (with zeros) or skip; counted "
+                    "either way.")
+LABEL_COLUMN = typer.Option(None, "--label-column", help="Column of the object (or load_data) table holding each "
+                            "cell's class, e.g. Metadata_Class.")
 
-    return open_dataset(data, fmt, parse_pairs(options, "--option"), skip_bad)
+
+def data_options(options: list[str], fields=None) -> dict:
+    """The format options: the --option pairs, with the fields' flags (--objects, --crop-size, ...) that were given."""
+    out = parse_pairs(options, "--option")
+    given = {} if fields is None else {k: v for k, v in vars(fields).items() if v is not None}
+    if given.get("edge") == "pad":
+        del given["edge"]  # the default: left out, so that data that is not fields takes no field option
+    if "objects" in given:
+        given["objects"] = str(Path(given["objects"]).resolve())  # saved in a run's config: valid from any folder
+    return {**out, **given}
+
+
+def open_data(data: str, fmt: Optional[str], options: list[str], skip_bad: bool, fields=None, run=None):
+    """The dataset DATA names, with the --format, --option, --skip-bad and field flags (`FieldOptions`) the user
+    gave; with a run, crops from fields are the run's input size unless --crop-size says otherwise, and named
+    channels are taken in the run's order."""
+    from ..data import open_dataset
+    from ..data.open import FIELD_FORMATS, detect_format
+
+    opened = data_options(options, fields)
+    if run is not None and "crop_size" not in opened and Path(data).exists() and \
+            (fmt or detect_format(Path(data))) in FIELD_FORMATS:
+        opened["crop_size"] = int(run.input_shape[-1])
+        log.info("%s: crops of %d px, the run's input size", data, opened["crop_size"])
+    ds = open_dataset(data, fmt, opened, skip_bad)
+    return ds if run is None else ds.in_channel_order(run.channel_names)
 
 
 QUIET = typer.Option(False, help="No progress bar.")

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from .app import DATA_FORMAT, DATA_OPTION, QUIET, SKIP_BAD, app, handle_errors, open_data
+from .app import CROP_SIZE, DATA_FORMAT, DATA_OPTION, EDGE, OBJECTS, QUIET, SKIP_BAD, app, handle_errors, open_data
 
 
 @app.command()
@@ -14,7 +14,8 @@ from .app import DATA_FORMAT, DATA_OPTION, QUIET, SKIP_BAD, app, handle_errors, 
 def screen(
     run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`."),
     data: str = typer.Argument(..., help="The screen: a CSV manifest (path and Metadata_* columns, paths relative "
-                               "to it), or an NPZ / HDF5 file with Metadata_* arrays beside the images."),
+                               "to it), an NPZ / HDF5 file with Metadata_* arrays beside the images, or fields with "
+                               "--objects: a CellProfiler load_data.csv or an OME-Zarr plate."),
     out: Path = typer.Option(..., "--out", help="Folder for cells.parquet, wells.csv, plates.csv, screen.json and "
                              "the review page report.html."),
     mc: int = typer.Option(100, "--mc", help="MC-dropout passes per cell; 0 for none."),
@@ -46,6 +47,9 @@ def screen(
     devices: int = typer.Option(1, help="Processes (CPU) or GPUs per node; each predicts its share of the parts."),
     num_nodes: int = typer.Option(1, help="Machines (nodes)."),
     accelerator: str = typer.Option("cpu", help="cpu, gpu or auto."),
+    objects: Optional[Path] = OBJECTS,
+    crop_size: Optional[int] = CROP_SIZE,
+    edge: str = EDGE,
     fmt: Optional[str] = DATA_FORMAT,
     option: List[str] = DATA_OPTION,
     skip_bad: bool = SKIP_BAD,
@@ -55,9 +59,12 @@ def screen(
     them than chance (hits, at a false discovery rate). Killed, the same command resumes.
 
     Example: knowwhen screen runs/deeploc plate1/manifest.csv --mc 100 --controls Metadata_Treatment=DMSO --out screen/
+
+    From CellProfiler: knowwhen screen runs/deeploc load_data.csv --objects Nuclei.csv --controls A01,B01 --out s/
     """
     from ..atomic import check_output_dir
     from ..classify import load_run
+    from ..data import FieldOptions
     from ..distributed import launch_or_join
     from ..report.screen import build_screen_report
     from ..screen import ScreenOptions, screen_metadata, screen_run
@@ -68,7 +75,7 @@ def screen(
                             qc=qc, group_by=group_by)
     check_output_dir(out, "--out")
     loaded = load_run(run)
-    ds = open_data(data, fmt, option, skip_bad)
+    ds = open_data(data, fmt, option, skip_bad, FieldOptions(objects=objects, crop_size=crop_size, edge=edge), loaded)
     metadata = screen_metadata(data, ds, plate_column, well_column)
     ranks = launch_or_join(devices, num_nodes, accelerator)
     summary = screen_run(loaded, ds, metadata, out, options, ranks)

@@ -1,7 +1,7 @@
 """ImageDataset: images read lazily in batches, with labels, class names and item ids."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
@@ -67,6 +67,27 @@ class SubsetSource:
 
 
 @dataclass
+class ChannelSource:
+    """The images of another source with their channels taken in `order` (indices of the base's channels)."""
+
+    base: ImageSource
+    order: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.order), *self.base.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        return self.base.read(indices)[:, self.order]
+
+    def item_id(self, index: int) -> str:
+        return self.base.item_id(index)
+
+
+@dataclass
 class ImageDataset:
     """A labelled (or unlabelled) image collection that is read batch by batch.
 
@@ -78,6 +99,10 @@ class ImageDataset:
         format: the detected or given format name.
         split: (N,) array of "train"/"test" when the data has a predefined test split, else None.
         channel_names: one name per channel (e.g. DeepLoc's RFP, DIC), or () when the data does not say.
+        metadata: {column: (N,) values} the data carries per image (cells cut from fields: ImageNumber,
+            ObjectNumber, the centre, Metadata_*), or None.
+        skipped_objects: {(plate, well): objects} left out because their crop left the field (`--edge skip`).
+        origin: what else decides the images besides `path` (the object table's hash, the crop size), for caches.
 
     Example:
         >>> ds = knowwhen.open_dataset("digits")  # doctest: +SKIP
@@ -91,6 +116,9 @@ class ImageDataset:
     format: str
     split: np.ndarray | None = None
     channel_names: tuple[str, ...] = ()
+    metadata: dict | None = None
+    skipped_objects: dict = field(default_factory=dict)
+    origin: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.labels = np.asarray(self.labels, dtype=np.int64)
@@ -148,8 +176,29 @@ class ImageDataset:
         """A dataset of the images at `indices` (kept in increasing order), read from the same source."""
         indices = np.unique(np.asarray(indices, dtype=np.int64))
         split = None if self.split is None else self.split[indices]
+        metadata = None if self.metadata is None else {k: v[indices] for k, v in self.metadata.items()}
         return ImageDataset(SubsetSource(self.source, indices), self.labels[indices], self.class_names,
-                            self.path, self.format, split, self.channel_names)
+                            self.path, self.format, split, self.channel_names, metadata, origin=self.origin)
+
+    def in_channel_order(self, names) -> "ImageDataset":
+        """This dataset with its channels in the order of `names` (matched by name); itself when either side
+        names no channels or the order is already `names`. A channel of `names` it lacks, or one it has beyond
+        them, is a DataError naming it."""
+        names, mine = tuple(str(n) for n in names), tuple(self.channel_names)
+        if not names or not mine or names == mine:
+            return self
+        missing, extra = [n for n in names if n not in mine], [n for n in mine if n not in names]
+        if missing or extra:
+            raise DataError(f"{self.path}: the data has channel(s) {', '.join(mine)} and the run was trained on "
+                            f"{', '.join(names)}: " + "; ".join(
+                                ([f"{', '.join(missing)} missing"] if missing else []) +
+                                ([f"{', '.join(extra)} not used by the run"] if extra else [])) +
+                            ". Give data with exactly the run's channels (names as the run has them).")
+        order = np.array([mine.index(n) for n in names])
+        source = self.source.with_channels(order) if hasattr(self.source, "with_channels") else \
+            ChannelSource(self.source, order)
+        return ImageDataset(source, self.labels, self.class_names, self.path, self.format, self.split, names,
+                            self.metadata, self.skipped_objects, self.origin)
 
     def batches(self, indices: np.ndarray, batch_size: int):
         """Yields (indices, images) in order, `batch_size` images at a time."""

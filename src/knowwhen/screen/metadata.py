@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import logging
-import re
 from pathlib import Path
 
 import numpy as np
 
 from ..data import ImageDataset
+from ..data.wellnames import canonical_well, well_position
 from ..errors import DataError
 
 log = logging.getLogger("knowwhen")
@@ -19,11 +19,14 @@ PREFIX = "Metadata_"
 
 def screen_metadata(path: str | Path, ds: ImageDataset, plate_column: str = PLATE,
                     well_column: str = WELL) -> dict[str, np.ndarray]:
-    """{column: (N,) strings} for every image of `ds` (opened from `path`): the `Metadata_*` columns and the
-    plate and well columns, from the CSV manifest's rows (matched by image path, so skipped images drop out) or
-    from the NPZ / HDF5 arrays of those names."""
+    """{column: (N,) values} for every image of `ds` (opened from `path`): the `Metadata_*` columns and the
+    plate and well columns (text; numbers stay numbers), from the dataset's own metadata (cells cut from fields:
+    also ImageNumber, ObjectNumber, the centre), the CSV manifest's rows (matched by image path, so skipped images
+    drop out) or from the NPZ / HDF5 arrays of those names."""
     path = Path(path)
-    if path.suffix.lower() == ".csv":
+    if ds.metadata is not None:  # cells cut from fields carry their own (ImageNumber, ObjectNumber, Metadata_*)
+        columns = dict(ds.metadata)
+    elif path.suffix.lower() == ".csv":
         columns = _csv_columns(path, ds)
     elif path.suffix.lower() == ".npz":
         with np.load(path, allow_pickle=False) as z:
@@ -42,6 +45,9 @@ def screen_metadata(path: str | Path, ds: ImageDataset, plate_column: str = PLAT
                             f"or name yours with --{'plate' if column == plate_column else 'well'}-column.")
     out = {}
     for name, values in columns.items():
+        if np.asarray(values).dtype.kind in "iufb":  # numbers stay numbers (ImageNumber joins back to CellProfiler)
+            out[name] = np.asarray(values)
+            continue
         values = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values.tolist()], dtype=object)
         if len(values) != len(ds):
             raise DataError(f"{path}: {name} has {len(values)} values for {len(ds)} images; give one per image.")
@@ -64,20 +70,6 @@ def well_names(values: np.ndarray, where: str) -> tuple[np.ndarray, tuple[int, i
     log.info("%s: %d wells, %d-well plate layout (%d rows x %d columns)%s", where, len(set(canonical.tolist())),
              wells, rows, cols, f"; {merged} other spelling(s) of the same wells (A1 = A01) merged" if merged else "")
     return canonical[inverse.reshape(-1)], (wells, rows, cols)
-
-
-def canonical_well(name: str, where: str) -> str:
-    """"B07" for "B7", "b07" or " B007 "; a DataError for a name that is no well of a 1536-well plate."""
-    pos = well_position(name)
-    if pos is None or pos[0] >= LAYOUTS[-1][1] or not 0 <= pos[1] < LAYOUTS[-1][2]:
-        raise DataError(f"{where}: {str(name)!r} is not a well of a 96-, 384- or 1536-well plate; name wells by row "
-                        "letter(s) A-AF and column 1-48, e.g. B07.")
-    return f"{row_letters(pos[0])}{pos[1] + 1:02d}"
-
-
-def row_letters(row: int) -> str:
-    """"A" for row 0, "Z" for 25, "AA" for 26 (1536-well plates have rows A-AF)."""
-    return chr(65 + row) if row < 26 else chr(64 + row // 26) + chr(65 + row % 26)
 
 
 def plate_layout(wells) -> tuple[int, int, int]:
@@ -103,19 +95,6 @@ def _csv_columns(path: Path, ds: ImageDataset) -> dict[str, np.ndarray]:
     return {c: np.array([rows[i][c] for i in idx], dtype=object) for c in fields}
 
 
-_WELL = re.compile(r"^\s*([A-Za-z]{1,2})\s*0*(\d{1,2})\s*$")
-
-
-def well_position(well: str) -> tuple[int, int] | None:
-    """(row, column) from 0 of a well name like "B07" or "b7"; None when it is not one."""
-    m = _WELL.match(str(well))
-    if not m:
-        return None
-    letters = m.group(1).upper()
-    row = (ord(letters[0]) - 65) if len(letters) == 1 else 26 * (ord(letters[0]) - 64) + ord(letters[1]) - 65
-    return row, int(m.group(2)) - 1
-
-
 def control_mask(metadata: dict[str, np.ndarray], controls: str | None, well_column: str, where: str) -> np.ndarray:
     """(N,) True for the control cells: `controls` is COLUMN=VALUE (e.g. Metadata_Treatment=DMSO) or a list of
     wells W1,W2,... (A01,B1: compared by position); None: no controls."""
@@ -127,7 +106,7 @@ def control_mask(metadata: dict[str, np.ndarray], controls: str | None, well_col
         if column not in metadata:
             raise DataError(f"{where}: --controls {controls!r}: no column {column!r} (metadata: "
                             f"{', '.join(metadata)}).")
-        mask = metadata[column] == value
+        mask = np.asarray(metadata[column]).astype(str) == value
     else:
         wells = {canonical_well(w, f"{where}: --controls") for w in controls.split(",") if w.strip()}
         absent = sorted(wells - set(metadata[well_column].tolist()))

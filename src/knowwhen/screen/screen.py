@@ -24,7 +24,8 @@ from ..errors import ConfigError
 from ..tables import write_rows_csv
 from ..uncertainty.conformal import conformal_quantile
 from ..uncertainty.measures import SCORED_MEASURES, uncertainty_scores
-from .metadata import PLATE, WELL, check_group_column, control_mask, well_names
+from ..data.fields import PADDED
+from .metadata import PLATE, WELL, canonical_well, check_group_column, control_mask, well_keys, well_names
 from .picks import WellPicks
 from .power import plate_power
 from .qc import WellQC, qc_flags
@@ -129,6 +130,7 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
         log.info("plate %s: novel = %s above %.4g (%s)", plate if plate is not None else "(all)", score,
                  t["threshold"], t["source"])
     wells, nulls = _cells_and_wells(run, predictions, metadata, control, score, thresholds, out, o)
+    edges = _with_edges(wells, ds, metadata, o)
     plates = plate_table(wells, o.plate_column, thresholds, nulls)
     power = plate_power(wells, nulls, o.plate_column, o.fpr, o.fdr, o.hit_test)
     for p in plates:
@@ -146,6 +148,7 @@ def screen_run(run: Run, ds: ImageDataset, metadata: dict[str, np.ndarray], out:
                "plate_column": o.plate_column, "well_column": o.well_column, "group_by": o.group_by,
                "cells_format": o.cells_format,
                "plate_layout": dict(zip(("wells", "rows", "columns"), layout)),
+               **({"fields": {"objects_beyond_field": edges}} if edges else {}),
                "wells": len(wells), "hits": int(sum(w["hit"] for w in wells)), "plates": plates,
                **({"treatments": len(treatments), "treatment_hits": int(sum(t["hit"] for t in treatments))}
                   if treatments is not None else {}),
@@ -160,7 +163,7 @@ def _predict_once(run: Run, ds: ImageDataset, out: Path, o: ScreenOptions, ranks
     --hit-test, --controls or --group-by only recounts (delete the file to free its space)."""
     predictions, stamp = out / PREDICTIONS, out / ".predictions.json"
     settings = {"run": str(Path(run.path).resolve()), "run_files": run_fingerprint(run.path), "data": str(ds.path),
-                "cells": len(ds), "mc": o.mc, "seed": o.seed, "qc": o.qc}
+                "cells": len(ds), "mc": o.mc, "seed": o.seed, "qc": o.qc, **({"origin": ds.origin} if ds.origin else {})}
     if predictions.exists() and stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == settings:
         log.info("%s: its cells were predicted before with the same run, data, MC passes and seed; recounting "
                  "them without predicting again", out)
@@ -261,6 +264,25 @@ def _cells_and_wells(run: Run, predictions: Path, metadata: dict, control: np.nd
     write_text_atomic(out / PICKS, json.dumps(picks.to_dict()))
     wells, nulls = well_table(sums, classes, o.fpr, o.fdr, o.plate_column, o.well_column, o.hit_test)
     return _with_qc(wells, qc, o), nulls
+
+
+def _with_edges(wells: list[dict], ds: ImageDataset, metadata: dict, o: ScreenOptions) -> dict | None:
+    """For cells cut from fields: each well's `edge_padded` (cells whose crop reached beyond the field, padded)
+    and `edge_skipped` (objects left out by --edge skip) added to its row; the totals for screen.json."""
+    if ds.metadata is None or PADDED not in metadata:
+        return None
+    keys = well_keys(metadata[o.plate_column], metadata[o.well_column])
+    padded = dict(zip(*np.unique(keys[np.asarray(metadata[PADDED], bool)], return_counts=True)))
+    skipped = {(str(p), canonical_well(w, str(ds.path))): n for (p, w), n in ds.skipped_objects.items()}
+    for w in wells:
+        key = (w[o.plate_column], w[o.well_column])
+        w["edge_padded"] = int(padded.get(well_keys([key[0]], [key[1]])[0], 0))
+        w["edge_skipped"] = int(skipped.pop(key, 0))
+    for (plate, well), n in skipped.items():
+        log.warning("plate %s well %s: all %d of its objects were skipped at the field's edge (--edge skip); it is "
+                    "not in wells.csv", plate, well, n)
+    return {"rule": ds.origin.get("edge", "pad"), "padded": int(sum(w["edge_padded"] for w in wells)),
+            "skipped": int(sum(ds.skipped_objects.values()))}
 
 
 def _with_qc(wells: list[dict], qc: WellQC | None, o: ScreenOptions) -> list[dict]:
