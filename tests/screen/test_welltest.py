@@ -70,3 +70,18 @@ def test_the_rank_null_is_dersimonian_laird_as_statsmodels_computes_it():
     tight = 0.5 + rng.normal(0, 0.001, 24)
     assert plate_rank_null(tight, cells, reference, "P1").tau2 == 0.0
     assert plate_rank_null(auc[:2], cells[:2], reference, "P1") is None
+
+
+def test_a_column_constant_in_some_wells_only_is_left_out_of_every_well_row():
+    """Before: it was carried for the wells where it was constant only, and wells.csv could not be written."""
+    from knowwhen.screen.wells import WellSums, well_table
+
+    sums = WellSums(2, ())
+    n = 6
+    plate, well = np.array(["P"] * n), np.array(["A01", "A01", "A01", "B01", "B01", "B01"])
+    meta = {"Metadata_Site": np.array(["1", "1", "1", "1", "2", "2"]), "Metadata_Drug": np.array(["x"] * 3 + ["y"] * 3)}
+    sums.add(plate, well, np.zeros(n, bool), np.zeros(n, np.int64), {}, meta, np.zeros(n, bool), np.zeros(n),
+             np.full(n, 10))
+    rows, _ = well_table(sums, ["a", "b"], 0.05, 0.05, "Metadata_Plate", "Metadata_Well", "binomial")
+    assert [r.get("Metadata_Drug") for r in rows] == ["x", "y"]
+    assert all("Metadata_Site" not in r for r in rows)

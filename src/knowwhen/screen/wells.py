@@ -91,10 +91,13 @@ def well_table(sums: WellSums, class_names, fpr: float, fdr: float, plate_column
     """One row per well: counts, novel fraction with its Wilson 95% interval, the one-sided binomial p-value
     against `fpr`, the rank test's (`p_value_rank`) and the beta-binomial's against the plate's control wells
     (`p_value_betabinom`, see `welltest`), the BH q-values of each over all wells, `hit` (q < fdr by `hit_test`),
-    class composition, mean measures, and the metadata constant within the well; and {plate: WellNull}."""
+    class composition, mean measures, and the metadata constant within every well; and {plate: WellNull}."""
     from statsmodels.stats.proportion import binom_test
 
     rows = []
+    # Carried: the columns constant within every well (one that varies in any well is left out of all rows, so
+    # that every row has the same columns).
+    varies = {k for s in sums.cells.values() for k, v in s["metadata"].items() if v is None}
     for (plate, well), s in sums.cells.items():
         lo, hi = wilson_interval(s["novel"], s["cells"])
         row = {plate_column: plate, well_column: well, "cells": s["cells"], "novel": s["novel"],
@@ -103,7 +106,7 @@ def well_table(sums: WellSums, class_names, fpr: float, fdr: float, plate_column
                "p_value_rank": rank_p_value(s["u"], s["cells"], s["reference_n"]),
                "auc_vs_reference": s["u"] / (s["cells"] * s["reference_n"]) if s["reference_n"] else float("nan"),
                "control": s["control"] > 0}
-        row.update({k: v for k, v in s["metadata"].items() if v is not None and k not in (plate_column, well_column)})
+        row.update({k: v for k, v in s["metadata"].items() if k not in varies | {plate_column, well_column}})
         row.update({f"frac_{c}": n / s["cells"] for c, n in zip(class_names, s["classes"])})
         row.update({f"mean_{m}": v / s["cells"] for m, v in s["sums"].items()})
         rows.append(row)
