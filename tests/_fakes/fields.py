@@ -45,7 +45,7 @@ def make_screen(wells=("A01", "A02", "B01", "B02"), sites=2, size=64, channels=(
     transposed for odd k, so that swapped channels change what the network sees. Novel wells hold noise glyphs."""
     from sklearn.datasets import load_digits
 
-    digits = load_digits().images.astype(np.uint16)
+    digits, targets = load_digits().images.astype(np.uint16), load_digits().target
     rng = np.random.default_rng(seed)
     fields, meta, objects = [], [], []
     grid = [(x, y) for y in range(8, size - 8, 14) for x in range(8, size - 8, 14)][:per_field]
@@ -55,8 +55,8 @@ def make_screen(wells=("A01", "A02", "B01", "B02"), sites=2, size=64, channels=(
             number = len(fields) + 1
             spots = list(grid) + ([(3, size // 2)] if number == 1 else [])
             for k, (cx, cy) in enumerate(spots):
-                glyph = (rng.integers(0, 17, (8, 8)).astype(np.uint16) if well in novel_wells
-                         else digits[rng.integers(0, len(digits))])
+                pick = int(rng.integers(0, len(digits)))
+                glyph = rng.integers(0, 17, (8, 8)).astype(np.uint16) if well in novel_wells else digits[pick]
                 x0, y0 = cx - CROP // 2, cy - CROP // 2
                 for c in range(len(channels)):
                     g = (glyph.T if c % 2 else glyph) * (c + 1)
@@ -65,7 +65,8 @@ def make_screen(wells=("A01", "A02", "B01", "B02"), sites=2, size=64, channels=(
                 dx = (0.5 if k == 1 else rng.uniform(-0.45, 0.45))  # 0.5 rounds up: floor(x + 0.5)
                 objects.append({"ImageNumber": number, "ObjectNumber": k + 1,
                                 "Location_Center_X": cx + dx - (1 if k == 1 else 0),
-                                "Location_Center_Y": cy + rng.uniform(-0.45, 0.45)})
+                                "Location_Center_Y": cy + rng.uniform(-0.45, 0.45),
+                                "Metadata_Class": "novel" if well in novel_wells else str(targets[pick])})
             fields.append(field)
             meta.append({"Metadata_Plate": plate, "Metadata_Well": well, "Metadata_Site": str(site)})
     return FieldScreen(fields, meta, objects, tuple(channels))

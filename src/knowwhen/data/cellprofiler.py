@@ -74,7 +74,7 @@ class LoadDataFields:
         return self.shape
 
     def name(self, i: int) -> str:
-        return f"{self.files[i][0]} (row {i + 2} of {self.path})"
+        return f"{self.files[i][0]} (line {i + 2} of {self.path})"
 
     def read(self, i: int) -> np.ndarray:
         planes = [decoded_image(p) for p in self.files[i]]
@@ -96,7 +96,7 @@ def load_data_fields(path: Path, table: dict[str, np.ndarray]) -> LoadDataFields
     for row, field_files in enumerate(files):
         for ch, f in zip(channels, field_files):
             if not f.is_file():
-                raise DataError(f"{path} row {row + 2}, FileName_{ch}: {f} does not exist; fix PathName_{ch} / "
+                raise DataError(f"{path} line {row + 2}, FileName_{ch}: {f} does not exist; fix PathName_{ch} / "
                                 f"FileName_{ch} (relative paths are read from the CSV's folder).")
     shape = header_shape(files[0][0])
     log.info("%s: %d fields, channels %s (from the FileName_ columns), %d x %d px", path, len(files),
