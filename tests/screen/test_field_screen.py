@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from _fakes import NO_BROWSER
 from _fakes.fields import make_screen, write_cellprofiler, write_zarr_plate
 from knowwhen.cli import app
 
@@ -153,3 +154,30 @@ def _named_run(digits_run, tmp_path):
     config.setdefault("data", {})["channel_names"] = ["DNA"]
     (run / "config.json").write_text(json.dumps(config))
     return run
+
+
+@NO_BROWSER
+def test_the_review_page_shows_a_cell_in_its_field(screened, plates, browser):
+    from selenium.webdriver.common.by import By
+
+    out = screened["cellprofiler"]
+    browser.get((out / "report.html").as_uri())
+    browser.find_element(By.CSS_SELECTOR, "table.plate td.well[data-well='A04']").click()
+    cell = browser.find_element(By.CSS_SELECTOR, "#novel-cells img.has-field")
+    cell.click()
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    image = browser.find_element(By.ID, "field-image")
+    WebDriverWait(browser, 10).until(lambda b: b.execute_script("return arguments[0].complete", image))
+    assert browser.execute_script("return arguments[0].naturalWidth", image) == 64
+    index = int(cell.get_attribute("data-cell"))
+    import pyarrow.parquet as pq
+
+    row = {k: v[index] for k, v in pq.read_table(out / "cells.parquet").to_pydict().items()}
+    x0 = np.floor(row["Location_Center_X"] + 0.5) - 4  # the 8 px box, as a fraction of the 64 px field
+    import re
+
+    style = dict(re.findall(r"(left|top|width|height): ([-\d.]+)%", browser.find_element(By.ID, "field-box")
+                            .get_attribute("style")))
+    assert float(style["left"]) == pytest.approx(100 * x0 / 64) and float(style["width"]) == pytest.approx(12.5)
+    assert (out / "fields" / f"{row['ImageNumber']}.png").exists()

@@ -216,3 +216,16 @@ def _digest(paths: list[Path]) -> str:
     for p in paths:
         h.update(str(p).encode() + Path(p).read_bytes())
     return h.hexdigest()[:32]
+
+
+def field_of_cell(ds: ImageDataset, index: int) -> tuple[int, tuple[int, int, int]] | None:
+    """(field index, (x0, y0, size) of the cell's box) for a cell cut from a field; None for other data."""
+    source = ds.source
+    if not isinstance(source, CropSource):
+        return None
+    return int(source.field_of[index]), (int(source.x0[index]), int(source.y0[index]), source.size)
+
+
+def field_image(ds: ImageDataset, field_index: int) -> np.ndarray:
+    """The whole field (C, H, W), channels in the dataset's order, of a dataset of cells cut from fields."""
+    return ds.source._field(field_index).astype(np.float32)
