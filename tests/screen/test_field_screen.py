@@ -61,7 +61,8 @@ def test_fields_and_pre_cut_crops_give_identical_cells_and_wells(screened):
         for c in measures + ["pred_mc", "novel", "Metadata_Well"]:
             assert cells[k][c] == cells["crops"][c], (k, c)
         assert cells[k]["ImageNumber"] == cells["cellprofiler"]["ImageNumber"]
-        assert {"ObjectNumber", "Location_Center_X", "Location_Center_Y", "Metadata_Site", "crop_padded"} <= set(cells[k])
+        assert {"ObjectNumber", "Location_Center_X", "Location_Center_Y", "Metadata_Site", "crop_padded"} <= \
+            set(cells[k])
         fields, crops = _wells(screened[k]), _wells(screened["crops"])
         assert [{c: w[c] for c in crops[0]} for w in fields] == crops  # every column of the crops' wells.csv
         assert {w["Metadata_Well"]: int(w["edge_padded"]) for w in fields if int(w["edge_padded"])} == {"A01": 1}
@@ -181,3 +182,18 @@ def test_the_review_page_shows_a_cell_in_its_field(screened, plates, browser):
                             .get_attribute("style")))
     assert float(style["left"]) == pytest.approx(100 * x0 / 64) and float(style["width"]) == pytest.approx(12.5)
     assert (out / "fields" / f"{row['ImageNumber']}.png").exists()
+
+
+def test_a_changed_object_table_is_predicted_again_not_recounted(digits_run, plates, tmp_path):
+    screen = plates["screen"]
+    load_data, objects = write_cellprofiler(screen, tmp_path / "cp")
+    out = _screen(digits_run, [str(load_data), "--objects", str(objects)], tmp_path / "out")
+    r = runner.invoke(app, ["screen", str(digits_run), str(load_data), "--objects", str(objects), "--out", str(out),
+                            "--mc", "10", "--controls", "A01,B01", "--quiet"])
+    assert "without predicting again" in r.output  # the same cells: recounted
+    moved = [dict(o) for o in screen.objects]
+    moved[0]["Location_Center_X"] += 2  # the same number of cells, one crop moved
+    write_cellprofiler(screen, tmp_path / "cp", objects=moved)
+    r = runner.invoke(app, ["screen", str(digits_run), str(load_data), "--objects", str(objects), "--out", str(out),
+                            "--mc", "10", "--controls", "A01,B01", "--quiet"])
+    assert r.exit_code == 0 and "without predicting again" not in r.output, r.output

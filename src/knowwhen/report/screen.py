@@ -98,7 +98,8 @@ def _rows(path: Path) -> list[dict]:
 
 def _picked(picks: dict) -> list[int]:
     """The indices of every picked cell, in order."""
-    return sorted({c["index"] for wells in picks.values() for w in wells.values() for cells in w.values() for c in cells})
+    return sorted({c["index"] for wells in picks.values() for w in wells.values() for cells in w.values()
+                   for c in cells})
 
 
 def _thumbnails(ds: ImageDataset, picks: dict) -> dict[str, str]:
