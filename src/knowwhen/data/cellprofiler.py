@@ -154,13 +154,19 @@ def cellprofiler_objects(path: Path, image_numbers: np.ndarray, images: dict[str
                "Location_Center_Y": table[y_name].astype(np.float64)}
     for name, values in images.items():
         if name.startswith("Metadata_") or name == label_column:
-            columns[name] = np.asarray(values).astype(str)[field]
+            columns[name] = _text(values)[field]
     for name, values in table.items():
         if name not in columns and name not in (x_name, y_name) and (
                 name.startswith("Metadata_") or values.dtype.kind == "U" or name == label_column):
             columns[name] = values
     return Objects(field, columns["Location_Center_X"], columns["Location_Center_Y"], columns,
                    lambda i: f"{path} line {i + 2}")
+
+
+def _text(values: np.ndarray) -> np.ndarray:
+    """`values` as text of the width they need (numbers made text would take numpy's 21 characters per cell)."""
+    text = np.asarray(values).astype(str)
+    return text.astype(f"<U{max(1, int(np.char.str_len(text).max(initial=1)))}")
 
 
 def _numbered_within(field: np.ndarray) -> np.ndarray:
