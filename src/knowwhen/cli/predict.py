@@ -19,8 +19,8 @@ from .app import (ALPHA, BY_CLASS, CONFORMAL, CONFORMAL_PROBS, CROP_SIZE, DATA_F
 @app.command()
 @handle_errors
 def predict(
-    run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`, or an .onnx file made by "
-                               "`knowwhen export` (its MC passes and seed are the file's)."),
+    run: Path = typer.Argument(..., help="Run directory made by `knowwhen train`, or an .onnx file or bioimage.io "
+                               "package .zip made by `knowwhen export` (its MC passes and seed are the file's)."),
     data: str = typer.Argument(..., help="Images to predict: a path or built-in name."),
     out: Path = typer.Option(..., "--out", help="CSV or .parquet to write: id, label, pred, p_max, [MC measures], "
                              "prob_<class>. Killed, the same command resumes from the last finished part."),
@@ -60,7 +60,7 @@ def predict(
     from ..distributed import launch_or_join
     from .export import predict_with_onnx
 
-    if run.suffix.lower() == ".onnx":
+    if run.suffix.lower() in (".onnx", ".zip"):
         given = {"--mc": mc is not None, "--seed": seed != 0, "--no-temperature": no_temperature,
                  "--save-passes": save_passes is not None, "--part-size": part_size != 100_000,
                  "--devices / --num-nodes": devices * num_nodes > 1, "--conformal": conformal is not None}

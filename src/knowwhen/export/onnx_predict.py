@@ -19,12 +19,12 @@ COLUMNS = ("pred", "p_max", "pred_mc", "p_max_mc", "sigma_mc", "entropy_mc", "mu
 
 
 def load_graph(path: str | Path):
-    """(onnxruntime session, metadata dict) of an exported file; a CheckpointError naming the file when it is not
-    one knowwhen exported."""
+    """(onnxruntime session, metadata dict) of an exported file (.onnx, or the model.onnx of a bioimage.io package
+    .zip); a CheckpointError naming the file when it is not one knowwhen exported."""
     import onnxruntime as ort
 
     try:
-        session = ort.InferenceSession(str(path))
+        session = ort.InferenceSession(_package_onnx(path) if str(path).lower().endswith(".zip") else str(path))
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for unreadable files
         raise CheckpointError(f"{path}: not a readable ONNX file ({type(e).__name__}); export one with "
                               "`knowwhen export RUN --out model.onnx`.") from None
@@ -33,6 +33,27 @@ def load_graph(path: str | Path):
         raise CheckpointError(f"{path}: an ONNX file without knowwhen's metadata (class_names, input_shape); "
                               "export the run with `knowwhen export`.")
     return session, meta
+
+
+def _package_onnx(path) -> bytes:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.read("model.onnx")
+    except (OSError, KeyError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"{path}: not a bioimage.io package with model.onnx ({e}); export one with "
+                              "`knowwhen export RUN --out pkg.zip`.") from None
+
+
+def _columns(got: dict) -> dict:
+    """The plain export's outputs from a bioimage.io package's (probs, probs_mc, measures); others as they are."""
+    if "measures" not in got:
+        return got
+    from .bioimageio import MEASURES
+
+    m = {name: got["measures"][:, k] for k, name in enumerate(MEASURES)}
+    return {**got, **m, "pred": got["probs"].argmax(1), "pred_mc": got["probs_mc"].argmax(1)}
 
 
 def write_onnx_predictions(path: str | Path, ds: ImageDataset, out: str | Path, batch_size: int = 512,
@@ -62,7 +83,7 @@ def write_onnx_predictions(path: str | Path, ds: ImageDataset, out: str | Path, 
 
     def batches():
         for idx, images in ds.batches(np.arange(len(ds)), batch_size):
-            got = dict(zip(outputs, session.run(None, {"images": np.ascontiguousarray(images, np.float32)})))
+            got = _columns(dict(zip(outputs, session.run(None, {"images": np.ascontiguousarray(images, np.float32)}))))
             cols = {"id": np.array([ds.item_id(i) for i in idx], dtype=str), "label": names[ds.labels[idx]]}
             cols.update({k: np.asarray(classes, dtype=object)[got[k]].astype(str) if k.startswith("pred")
                          else got[k].astype(np.float64) for k in COLUMNS})
