@@ -12,6 +12,7 @@ from ..atomic import atomic_open, check_output_dir, write_text_atomic
 from ..config import check_counts
 from ..data import ImageDataset
 from ..errors import DataError
+from ..precision import resolved_precision
 from ..evaluation.conformal import conformal_summary, per_class_coverage
 from ..evaluation.perclass import confusion_matrix
 from ..evaluation.summary import (NOVELTY_CONVENTION, accuracy_summary, calibration_summary, deterministic_log_probs,
@@ -54,13 +55,14 @@ def _collect(run: Run, datasets: list, predictions_csv: Path, sets: RunSets | No
 def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 100, seed: int = 0,
                  novel: ImageDataset | None = None, use_temperature: bool = True, batch_size: int = 512,
                  progress: bool = True, report: bool = True, allow_training_images: bool = False,
-                 novel_classes=(), conformal: ConformalOptions | None = None) -> dict:
+                 novel_classes=(), conformal: ConformalOptions | None = None, precision: str = "fp32") -> dict:
     """Evaluates `run` on `ds` (its test split and held-out classes, when `ds` is its training data) and
     writes metrics.json, per_class.csv, predictions.csv, calibration.csv, selective.csv, and, when there are
     novel images (`novel`, held-out classes, or classes the run never saw), novelty.csv and roc.csv;
     confusion.csv, gallery.npz (the images the report shows) and, with `report`, report.html. With `conformal`,
     every image gets its conformal prediction set (see `knowwhen.classify.conformal`), metrics.json a
-    `conformal` block and per_class.csv its coverage columns.
+    `conformal` block and per_class.csv its coverage columns. `precision` (fp32, bf16, auto): the network's layers'
+    arithmetic (`knowwhen.precision`); metrics.json records the one used.
 
     The training data is recognised by content, however its path is spelled; other data that contains images
     the run trained on is refused unless `allow_training_images`. Class names match the run's after
@@ -73,18 +75,20 @@ def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 1
     out = Path(out)
     check_counts(mc=mc or 0, batch_size=batch_size)
     check_output_dir(out, "--out")
+    precision = resolved_precision(precision)
     test = run_test_images(run, ds, allow_training_images)
     datasets = [(test, label_codes(run, test, novel_classes))] + ([(novel, None)] if novel is not None else [])
     out.mkdir(parents=True, exist_ok=True)
     sets = run_sets(run, conformal, mc, seed, use_temperature) if conformal else None
     arrays = _collect(run, datasets, out / "predictions.csv", sets, batch_size=batch_size, progress=progress, mc=mc,
-                      seed=seed, use_temperature=use_temperature)
+                      seed=seed, use_temperature=use_temperature, precision=precision)
     y, m = arrays["y"], arrays["measures"]
     known, novel_mask = y >= 0, y == NOVEL
     if not known.any():
         raise DataError(f"{ds.path}: none of the images belongs to the run's classes; nothing to evaluate.")
     ym = {k: v[known] for k, v in m.items()}
     summary = _summary(run, y[known], arrays["logits"][known], ym, mc, seed, use_temperature)
+    summary["precision"] = precision
     log_probs = deterministic_log_probs(arrays["logits"][known], run.temperature)
     if "log_probs_mc" in ym:  # mc_mean: the p* of predictions.csv (prob_*, p_max_mc), at whatever temperature ran
         log_probs["mc_mean"] = ym["log_probs_mc"].astype(np.float64)

@@ -12,6 +12,7 @@ import torch
 from ..data import ImageDataset
 from ..data.quality import quality_measures
 from ..errors import DataError
+from ..precision import autocast
 from ..evaluation.calibration import softmax
 from ..uncertainty import MCDropout, MCSums, mc_engine, measures_from_sums
 from ..uncertainty.mc import padded_chunks
@@ -105,7 +106,8 @@ def predict(run: Run, images: np.ndarray) -> np.ndarray:
 def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress: bool = True,
                     mc: int | MCDropout | None = None, seed: int = 0, use_temperature: bool = True,
                     keep_passes: bool = False, engine: str = "auto", device: str | torch.device = "cpu",
-                    part: tuple[int, int] | None = None, quality: bool = False) -> Iterator[PredictionBatch]:
+                    part: tuple[int, int] | None = None, quality: bool = False,
+                    precision: str = "fp32") -> Iterator[PredictionBatch]:
     """Yields PredictionBatch for every image of `ds`, in order; memory stays one batch.
 
     Args:
@@ -118,6 +120,8 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
         device: where the model runs (e.g. "cuda:0"); results come back as NumPy arrays.
         part: (k, n) when `ds` is part k of n of a larger prediction: the progress bar says so.
         quality: add the image-quality measures of the raw images (`knowwhen.data.quality`) to the measures.
+        precision: "fp32", or "bf16" for the network's layers (`knowwhen.precision`; resolve "auto" with
+            `resolved_precision` first); the measures and feature statistics stay fp32.
     """
     from tqdm.auto import tqdm
 
@@ -135,7 +139,8 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
         for idx, images in ds.batches(np.arange(len(ds)), batch_size):
             x = run.preprocess(images).to(device)
             batch = PredictionBatch(idx, [ds.item_id(i) for i in idx], names[ds.labels[idx]].tolist(), None)
-            _merge(batch, [_chunk(run, engine_, xb, n, keep_passes, t) for xb, n in padded_chunks(x)])
+            with autocast(precision, device):
+                _merge(batch, [_chunk(run, engine_, xb, n, keep_passes, t) for xb, n in padded_chunks(x)])
             batch.probs = softmax(batch.logits / t)
             batch.measures.update(p_max=batch.probs.max(1), pred=batch.probs.argmax(1))
             if quality:
@@ -160,6 +165,13 @@ def _chunk(run: Run, engine_: MCDropout | None, x: torch.Tensor, n: int, keep_pa
                 logits, z = run.model(x), None
         else:
             logits, z = engine_.pass_logits(x)
+    # In bf16 (autocast) the layers' outputs are bf16: everything after them is computed in fp32.
+    logits, z = logits.float(), None if z is None else z.float()
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return _scored(run, engine_, logits, z, tap, n, keep_passes, t)
+
+
+def _scored(run: Run, engine_, logits: torch.Tensor, z, tap: dict, n: int, keep_passes: bool, t: float) -> dict:
     out = {"logits": logits.cpu().numpy(), "measures": {}, "passes": None}
     if z is not None:
         log_passes = torch.log_softmax(z / engine_.temperature, dim=-1).cpu().numpy()
@@ -170,7 +182,7 @@ def _chunk(run: Run, engine_: MCDropout | None, x: torch.Tensor, n: int, keep_pa
             log_p = torch.log_softmax(z / t, dim=-1)
             out["measures"][MC_AT_SOFTMAX_T] = (torch.logsumexp(log_p, 0) - np.log(len(log_p))).cpu().numpy()
     if run.features is not None:
-        out["measures"].update(run.features.scores(tap["features"].cpu().numpy(), out["logits"]))
+        out["measures"].update(run.features.scores(tap["features"].float().cpu().numpy(), out["logits"]))
     out["logits"] = out["logits"][:n]
     out["measures"] = {k: v[:n] for k, v in out["measures"].items()}
     return out

@@ -15,6 +15,7 @@ from ..data import ImageDataset
 from ..data.quality import quality_columns
 from ..distributed import Ranks
 from ..errors import ConfigError
+from ..precision import PRECISIONS, resolved_precision
 from ..tables import TEXT_COLUMNS, merge_parts, write_part
 from ..uncertainty import mc_engine
 from ..uncertainty.measures import FEATURE_SCORES
@@ -41,6 +42,8 @@ class PredictOptions:
         passes_out: also save every MC pass (T, N, K) to this .npy (small sets).
         conformal: add each image's conformal prediction set (columns set, set_size, set_flag).
         quality: add the image-quality columns qc_* of the raw images (`knowwhen.data.quality`).
+        precision: fp32, bf16 or auto (bf16 where the hardware has it natively) for the network's layers
+            (`knowwhen.precision`); the measures stay fp32.
     """
 
     mc: int | None = None
@@ -52,9 +55,12 @@ class PredictOptions:
     passes_out: str | Path | None = None
     conformal: ConformalOptions | None = None
     quality: bool = False
+    precision: str = "fp32"
 
     def __post_init__(self):
         check_counts(mc=self.mc or 0, batch_size=self.batch_size, part_size=self.part_size)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision {self.precision!r}: use one of {', '.join(PRECISIONS)}.")
 
 
 def prediction_header(run: Run, ds: ImageDataset, mc: bool, sets: bool = False, quality: bool = False) -> list[str]:
@@ -132,8 +138,10 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
     _check_options(run, ds, o)
     check_compatible(run, ds)
     header = prediction_header(run, ds, run.samples(o.mc) > 0, o.conformal is not None, o.quality)
+    precision = resolved_precision(o.precision, ranks.device)
     sets = run_sets(run, o.conformal, o.mc, o.seed, o.use_temperature) if o.conformal else None
-    parts_dir = _parts_dir(out, _manifest(run, ds, header, o))
+    parts_dir = _parts_dir(out, {**_manifest(run, ds, header, o),
+                                 **({"precision": precision} if precision != "fp32" else {})})
     suffix = ".parquet" if out.suffix.lower() == ".parquet" else ".csv"
     parts = [parts_dir / f"part-{k:06d}{suffix}" for k in range(-(-len(ds) // o.part_size))]
     mine = ranks.share(len(parts))
@@ -150,7 +158,8 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
         sub = ds.subset(np.arange(k * o.part_size, min(len(ds), (k + 1) * o.part_size)))
         batches = predict_dataset(run, sub, o.batch_size, o.progress, engine_, o.seed, o.use_temperature,
                                   o.passes_out is not None, device=ranks.device,
-                                  part=(k + 1, len(parts)) if len(parts) > 1 else None, quality=o.quality)
+                                  part=(k + 1, len(parts)) if len(parts) > 1 else None, quality=o.quality,
+                                  precision=precision)
         write_part(parts[k], _columns(with_sets(batches, sets), header, classes, passes), header)
     ranks.wait()
     if ranks.lead and all(p.exists() for p in parts):

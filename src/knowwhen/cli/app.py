@@ -121,6 +121,8 @@ CROP_SIZE = typer.Option(None, "--crop-size", help="Side in pixels of the crops 
                          "input size).")
 EDGE = typer.Option("pad", "--edge", help="Objects whose crop leaves the field: pad (with zeros) or skip; counted "
                     "either way.")
+PRECISION = typer.Option("fp32", help="The network's arithmetic: fp32, bf16, or auto (bf16 where the CPU or GPU "
+                         "computes it natively, else fp32; says which). The measures stay fp32.")
 LABEL_COLUMN = typer.Option(None, "--label-column", help="Column of the object (or load_data) table holding each "
                             "cell's class, e.g. Metadata_Class.")
 

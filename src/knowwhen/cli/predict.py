@@ -12,7 +12,7 @@ import typer
 
 from ..report.text import format_summary
 from .app import (ALPHA, BY_CLASS, CONFORMAL, CONFORMAL_PROBS, CROP_SIZE, DATA_FORMAT, DATA_OPTION, EDGE,
-                  LABEL_COLUMN, MAX_SET_SIZE, OBJECTS, QUIET, SKIP_BAD, app, conformal_options, handle_errors,
+                  LABEL_COLUMN, MAX_SET_SIZE, OBJECTS, PRECISION, QUIET, SKIP_BAD, app, conformal_options, handle_errors,
                   open_data)
 
 
@@ -31,6 +31,7 @@ def predict(
     save_passes: Optional[Path] = typer.Option(None, help="Also save every MC pass as a (T, N, K) .npy (small sets)."),
     batch_size: int = typer.Option(512, help="Images read at once (the network runs on blocks of 512 whatever it "
                                     "is, so results do not depend on it)."),
+    precision: str = PRECISION,
     part_size: int = typer.Option(100_000, help="Images per part file (the unit of resuming)."),
     devices: int = typer.Option(1, help="Processes (CPU) or GPUs per node; each predicts its share of the parts."),
     num_nodes: int = typer.Option(1, help="Machines (nodes)."),
@@ -63,12 +64,14 @@ def predict(
     if run.suffix.lower() in (".onnx", ".zip"):
         given = {"--mc": mc is not None, "--seed": seed != 0, "--no-temperature": no_temperature,
                  "--save-passes": save_passes is not None, "--part-size": part_size != 100_000,
-                 "--devices / --num-nodes": devices * num_nodes > 1, "--conformal": conformal is not None}
+                 "--devices / --num-nodes": devices * num_nodes > 1, "--conformal": conformal is not None,
+                 "--precision": precision != "fp32"}
         return predict_with_onnx(run, data, out, batch_size, quiet, [k for k, v in given.items() if v],
                                  (fmt, option, skip_bad))
     sets = conformal_options(conformal, alpha, by_class, conformal_probs, max_set_size)
     options = PredictOptions(mc=mc, seed=seed, use_temperature=not no_temperature, batch_size=batch_size,
-                             part_size=part_size, progress=not quiet, passes_out=save_passes, conformal=sets)
+                             part_size=part_size, progress=not quiet, passes_out=save_passes, conformal=sets,
+                             precision=precision)
     loaded = load_run(run)
     ds = open_data(data, fmt, option, skip_bad, FieldOptions(objects=objects, crop_size=crop_size, edge=edge,
                                                              label_column=label_column), loaded)
@@ -95,6 +98,7 @@ def evaluate(
                                                 "novel (another unknown class name is an error)."),
     batch_size: int = typer.Option(512, help="Images read at once (the network runs on blocks of 512 whatever it "
                                     "is, so results do not depend on it)."),
+    precision: str = PRECISION,
     conformal: Optional[str] = CONFORMAL,
     alpha: Optional[float] = ALPHA,
     by_class: bool = BY_CLASS,
@@ -124,6 +128,7 @@ def evaluate(
     summary = evaluate_run(loaded, ds, out, mc or None, seed, novel_ds, not no_temperature, batch_size, not quiet,
                            allow_training_images=allow_training_images,
                            novel_classes=tuple(c.strip() for c in (novel_classes or "").split(",") if c.strip()),
-                           conformal=conformal_options(conformal, alpha, by_class, conformal_probs, max_set_size))
+                           conformal=conformal_options(conformal, alpha, by_class, conformal_probs, max_set_size),
+                           precision=precision)
     typer.echo(format_summary(summary))
     typer.echo(f"wrote {out}/metrics.json, the tables beside it and the report {out}/report.html")

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from .app import CROP_SIZE, DATA_FORMAT, DATA_OPTION, EDGE, OBJECTS, QUIET, SKIP_BAD, app, handle_errors, open_data
+from .app import CROP_SIZE, DATA_FORMAT, DATA_OPTION, EDGE, OBJECTS, PRECISION, QUIET, SKIP_BAD, app, handle_errors, open_data
 
 
 @app.command()
@@ -43,6 +43,7 @@ def screen(
                             "artefact suspects)."),
     batch_size: int = typer.Option(512, help="Images read at once (the network runs on blocks of 512 whatever it "
                                     "is, so results do not depend on it)."),
+    precision: str = PRECISION,
     part_size: int = typer.Option(100_000, help="Images per part file (the unit of resuming)."),
     devices: int = typer.Option(1, help="Processes (CPU) or GPUs per node; each predicts its share of the parts."),
     num_nodes: int = typer.Option(1, help="Machines (nodes)."),
@@ -72,7 +73,7 @@ def screen(
     options = ScreenOptions(mc=mc, seed=seed, score=score, fpr=fpr, fdr=fdr, controls=controls,
                             plate_column=plate_column, well_column=well_column, cells_format=cells_format,
                             batch_size=batch_size, part_size=part_size, progress=not quiet, hit_test=hit_test,
-                            qc=qc, group_by=group_by)
+                            qc=qc, group_by=group_by, precision=precision)
     check_output_dir(out, "--out")
     loaded = load_run(run)
     ds = open_data(data, fmt, option, skip_bad, FieldOptions(objects=objects, crop_size=crop_size, edge=edge), loaded)

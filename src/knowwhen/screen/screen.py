@@ -21,6 +21,7 @@ from ..classify.write import PredictOptions, write_predictions
 from ..data import ImageDataset
 from ..distributed import Ranks
 from ..errors import ConfigError
+from ..precision import PRECISIONS
 from ..tables import write_rows_csv
 from ..uncertainty.conformal import conformal_quantile
 from ..uncertainty.measures import SCORED_MEASURES, uncertainty_scores
@@ -62,6 +63,7 @@ class ScreenOptions:
             outside the control wells' range (`knowwhen.screen.qc`); hits there are artefact suspects.
         group_by: a metadata column (one value per well, e.g. Metadata_Compound): treatments.csv tests each of
             its values on its replicate wells (`knowwhen.screen.treatments`).
+        precision: fp32, bf16 or auto for the network's layers (`knowwhen.precision`).
     """
 
     mc: int = 100
@@ -79,6 +81,7 @@ class ScreenOptions:
     hit_test: str = "betabinom"
     qc: bool = True
     group_by: str | None = None
+    precision: str = "fp32"
 
     def __post_init__(self):
         check_counts(mc=self.mc, batch_size=self.batch_size, part_size=self.part_size)
@@ -89,6 +92,8 @@ class ScreenOptions:
             raise ConfigError(f"--hit-test {self.hit_test!r}: use one of {', '.join(HIT_COLUMNS)}.")
         if self.cells_format not in ("parquet", "csv"):
             raise ConfigError(f"--cells-format {self.cells_format!r}: use parquet or csv.")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision {self.precision!r}: use one of {', '.join(PRECISIONS)}.")
 
 
 def chosen_score(run: Run, o: ScreenOptions) -> str:
@@ -163,7 +168,8 @@ def _predict_once(run: Run, ds: ImageDataset, out: Path, o: ScreenOptions, ranks
     --hit-test, --controls or --group-by only recounts (delete the file to free its space)."""
     predictions, stamp = out / PREDICTIONS, out / ".predictions.json"
     settings = {"run": str(Path(run.path).resolve()), "run_files": run_fingerprint(run.path), "data": str(ds.path),
-                "cells": len(ds), "mc": o.mc, "seed": o.seed, "qc": o.qc, **({"origin": ds.origin} if ds.origin else {})}
+                "cells": len(ds), "mc": o.mc, "seed": o.seed, "qc": o.qc, **({"origin": ds.origin} if ds.origin else {}),
+                **({"precision": o.precision} if o.precision != "fp32" else {})}
     if predictions.exists() and stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == settings:
         log.info("%s: its cells were predicted before with the same run, data, MC passes and seed; recounting "
                  "them without predicting again", out)
@@ -171,7 +177,7 @@ def _predict_once(run: Run, ds: ImageDataset, out: Path, o: ScreenOptions, ranks
     stamp.unlink(missing_ok=True)  # phase 1; after a kill, write_predictions resumes from its last finished part
     write_predictions(run, ds, predictions, PredictOptions(mc=o.mc or None, seed=o.seed, batch_size=o.batch_size,
                                                            part_size=o.part_size, progress=o.progress,
-                                                           quality=o.qc), ranks)
+                                                           quality=o.qc, precision=o.precision), ranks)
     if ranks.lead:
         write_text_atomic(stamp, json.dumps(settings))
     return predictions
