@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..data import ImageDataset
+from ..data.prefetch import prefetched
 from ..data.quality import quality_measures
 from ..errors import DataError
 from ..precision import autocast
@@ -107,7 +108,7 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
                     mc: int | MCDropout | None = None, seed: int = 0, use_temperature: bool = True,
                     keep_passes: bool = False, engine: str = "auto", device: str | torch.device = "cpu",
                     part: tuple[int, int] | None = None, quality: bool = False,
-                    precision: str = "fp32") -> Iterator[PredictionBatch]:
+                    precision: str = "fp32", prefetch: int = 2) -> Iterator[PredictionBatch]:
     """Yields PredictionBatch for every image of `ds`, in order; memory stays one batch.
 
     Args:
@@ -122,6 +123,7 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
         quality: add the image-quality measures of the raw images (`knowwhen.data.quality`) to the measures.
         precision: "fp32", or "bf16" for the network's layers (`knowwhen.precision`; resolve "auto" with
             `resolved_precision` first); the measures and feature statistics stay fp32.
+        prefetch: batches read ahead in a thread while the network runs (`knowwhen.data.prefetch`); 0: none.
     """
     from tqdm.auto import tqdm
 
@@ -136,7 +138,7 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
     bar = tqdm(total=len(ds), unit="img", desc=desc, disable=not progress,
                file=sys.stderr, leave=False)
     with bar:
-        for idx, images in ds.batches(np.arange(len(ds)), batch_size):
+        for idx, images in prefetched(ds.batches(np.arange(len(ds)), batch_size), prefetch):
             x = run.preprocess(images).to(device)
             batch = PredictionBatch(idx, [ds.item_id(i) for i in idx], names[ds.labels[idx]].tolist(), None)
             with autocast(precision, device):

@@ -44,6 +44,7 @@ class PredictOptions:
         quality: add the image-quality columns qc_* of the raw images (`knowwhen.data.quality`).
         precision: fp32, bf16 or auto (bf16 where the hardware has it natively) for the network's layers
             (`knowwhen.precision`); the measures stay fp32.
+        prefetch: batches decoded ahead in a thread while the network runs; 0 reads in turn.
     """
 
     mc: int | None = None
@@ -56,6 +57,7 @@ class PredictOptions:
     conformal: ConformalOptions | None = None
     quality: bool = False
     precision: str = "fp32"
+    prefetch: int = 2
 
     def __post_init__(self):
         check_counts(mc=self.mc or 0, batch_size=self.batch_size, part_size=self.part_size)
@@ -159,7 +161,7 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
         batches = predict_dataset(run, sub, o.batch_size, o.progress, engine_, o.seed, o.use_temperature,
                                   o.passes_out is not None, device=ranks.device,
                                   part=(k + 1, len(parts)) if len(parts) > 1 else None, quality=o.quality,
-                                  precision=precision)
+                                  precision=precision, prefetch=o.prefetch)
         write_part(parts[k], _columns(with_sets(batches, sets), header, classes, passes), header)
     ranks.wait()
     if ranks.lead and all(p.exists() for p in parts):

@@ -64,6 +64,7 @@ class ScreenOptions:
         group_by: a metadata column (one value per well, e.g. Metadata_Compound): treatments.csv tests each of
             its values on its replicate wells (`knowwhen.screen.treatments`).
         precision: fp32, bf16 or auto for the network's layers (`knowwhen.precision`).
+        prefetch: batches of images decoded ahead in a thread while the network runs (0: none).
     """
 
     mc: int = 100
@@ -82,6 +83,7 @@ class ScreenOptions:
     qc: bool = True
     group_by: str | None = None
     precision: str = "fp32"
+    prefetch: int = 2
 
     def __post_init__(self):
         check_counts(mc=self.mc, batch_size=self.batch_size, part_size=self.part_size)
@@ -177,7 +179,8 @@ def _predict_once(run: Run, ds: ImageDataset, out: Path, o: ScreenOptions, ranks
     stamp.unlink(missing_ok=True)  # phase 1; after a kill, write_predictions resumes from its last finished part
     write_predictions(run, ds, predictions, PredictOptions(mc=o.mc or None, seed=o.seed, batch_size=o.batch_size,
                                                            part_size=o.part_size, progress=o.progress,
-                                                           quality=o.qc, precision=o.precision), ranks)
+                                                           quality=o.qc, precision=o.precision,
+                                                           prefetch=o.prefetch), ranks)
     if ranks.lead:
         write_text_atomic(stamp, json.dumps(settings))
     return predictions

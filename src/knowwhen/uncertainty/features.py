@@ -152,6 +152,16 @@ class FeatureScorer:
         self._shared_chol = torch.linalg.cholesky(torch.from_numpy(self.shared + ridge))
         self._class_chol = torch.linalg.cholesky(torch.from_numpy(self.per_class + ridge[None]))
         self._means = torch.from_numpy(self.means)
+        # Whitened once here, so that scoring is matrix products (GEMMs) rather than a triangular solve per class:
+        # the class means under the shared covariance, and each class's inverse Cholesky factor with its mean.
+        self._white_means = torch.linalg.solve_triangular(self._shared_chol, self._means.T, upper=False)   # (D, K)
+        eye = torch.eye(dims, dtype=self._class_chol.dtype)
+        self._class_inv = torch.linalg.solve_triangular(self._class_chol, eye.expand_as(self._class_chol),
+                                                        upper=False)                                   # (K, D, D)
+        self._class_white_means = (self._class_inv @ self._means[:, :, None])[..., 0]                 # (K, D)
+        self._class_log_norm = torch.tensor(
+            [math.log(p) for p in self.priors], dtype=torch.float64) - 0.5 * (
+            dims * math.log(2 * math.pi) + 2 * torch.log(torch.diagonal(self._class_chol, dim1=1, dim2=2)).sum(1))
         mean0, cov0 = self.background()
         self._background_mean = torch.from_numpy(mean0)
         self._background_chol = torch.linalg.cholesky(torch.from_numpy(cov0 + ridge))
@@ -176,22 +186,21 @@ class FeatureScorer:
         return out
 
     def _class_sq_distances(self, f: torch.Tensor) -> torch.Tensor:
-        """(n, K) squared Mahalanobis distances to the class means under the shared covariance."""
-        diff = f[:, None, :] - self._means[None]                                      # (n, K, D)
-        z = torch.linalg.solve_triangular(self._shared_chol, diff.reshape(-1, diff.shape[2]).T, upper=False)
-        return z.square().sum(0).reshape(len(f), -1)
+        """(n, K) squared Mahalanobis distances to the class means under the shared covariance:
+        |L^-1 f - L^-1 mu_k|^2 expanded, one solve for the features and one product for all classes."""
+        z = torch.linalg.solve_triangular(self._shared_chol, f.T, upper=False)                   # (D, n)
+        m = self._white_means
+        return (z.square().sum(0)[:, None] - 2 * (z.T @ m) + m.square().sum(0)[None]).clamp_min(0)
 
     def _background_sq_distance(self, f: torch.Tensor) -> torch.Tensor:
         z = torch.linalg.solve_triangular(self._background_chol, (f - self._background_mean).T, upper=False)
         return z.square().sum(0)
 
     def _gauss_density(self, f: torch.Tensor) -> np.ndarray:
-        dims, logs = f.shape[1], []
-        for mean, chol, prior in zip(self._means, self._class_chol, self.priors):
-            z = torch.linalg.solve_triangular(chol, (f - mean).T, upper=False)         # (D, n)
-            logdet = 2 * torch.log(torch.diagonal(chol)).sum()
-            logs.append(math.log(prior) - 0.5 * (dims * math.log(2 * math.pi) + logdet + z.square().sum(0)))
-        return (-torch.logsumexp(torch.stack(logs), 0)).numpy()
+        """-log sum_k prior_k N(f; mu_k, Sigma_k), with every class's whitening in one batched product."""
+        z = self._class_inv @ f.T - self._class_white_means[:, :, None]                         # (K, D, n)
+        logs = self._class_log_norm[:, None] - 0.5 * z.square().sum(1)                          # (K, n)
+        return (-torch.logsumexp(logs, 0)).numpy()
 
     def _knn(self, f: torch.Tensor, chunk: int = 256) -> np.ndarray:
         if not len(self._bank):
