@@ -1,7 +1,7 @@
 """What the feature-space scores and the fused novelty score cost: `predict --mc 100` on the 10,000 Fashion-MNIST
 test images with and without them (the same run, its features.safetensors / reference.safetensors hidden for the
 MC-only variant), alternated, each in a fresh process that reports its time and peak memory.
-Target: the scores add at most 30% to the time; memory stays flat (one batch at a time).
+Target: the scores add at most 15% to the time (issue 30; it was 30%); memory stays flat (one batch at a time).
 Run: .venv/bin/python benchmarks/feature_scores_speed.py [--run RUN] [--repeats 2]
 """
 from __future__ import annotations
@@ -62,9 +62,9 @@ def main() -> None:
     ratio = best["with_scores"] / best["mc_only"]
     write_result("feature_scores_speed", {
         "run": run, "images": 10000, "mc_passes": 100, "runs": results,
-        "best_seconds": {k: round(v, 2) for k, v in best.items()}, "ratio": round(ratio, 3), "target_ratio": 1.30,
+        "best_seconds": {k: round(v, 2) for k, v in best.items()}, "ratio": round(ratio, 3), "target_ratio": 1.15,
         "peak_rss_mb": {k: round(max(x["peak_rss_mb"] for x in v)) for k, v in results.items()},
-        "meets_target": ratio <= 1.30, "date_started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "meets_target": ratio <= 1.15, "date_started": time.strftime("%Y-%m-%d %H:%M:%S"),
     })
 
 
