@@ -172,3 +172,15 @@ def test_a_rejected_evaluation_writes_nothing(digits_run, tmp_path):
     for bad, said in ((["--batch-size", "0"], "--batch-size 0"), (["--mc", "-2"], "--mc -2")):
         r = runner.invoke(app, ["evaluate", str(digits_run), "digits", *bad, "--out", str(tmp_path / "ev")])
         assert r.exit_code == 2 and said in r.stderr and list(tmp_path.iterdir()) == [], r.output
+
+
+def test_start_up_imports_no_heavy_library_until_a_command_needs_it():
+    """`import knowwhen` and `knowwhen --help` load neither torch nor Lightning nor scikit-learn (seconds)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, knowwhen, knowwhen.cli; from knowwhen.cli import app; "
+            "from typer.testing import CliRunner; CliRunner().invoke(app, ['--help']); "
+            "print(sorted(m for m in ('torch', 'lightning', 'sklearn', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
