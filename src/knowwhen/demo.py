@@ -18,6 +18,7 @@ def run_demo(out: str | Path, epochs: int = 3, max_minutes: float = 4.0, mc: int
     Fashion-MNIST holds out "Shirt" (the class the course's network finds hardest); digits holds out "9".
     """
     from .classify import ConformalOptions, evaluate_run, load_run, train
+    from .report.build import build_report
     from .config import DataConfig, ModelConfig, TrainConfig
     from .data import open_dataset
 
@@ -33,6 +34,7 @@ def run_demo(out: str | Path, epochs: int = 3, max_minutes: float = 4.0, mc: int
     run = load_run(train(config, out / "run", dataset=ds, overwrite=True))
     echo(f"MC dropout with {mc} passes on the test images and the held-out class, with 90% conformal sets")
     summary = evaluate_run(run, ds, out / "eval", mc=mc, progress=progress, conformal=ConformalOptions("aps", 0.1))
+    build_report(out / "eval", network=run)
     return {"dataset": name, "held_out": held_out, "run": str(run.path), "eval": str(out / "eval"), **summary}
 
 
@@ -107,6 +109,7 @@ def run_forecast_demo(out: str | Path, epochs: int = 150, mc: int = 100, progres
     forecasts on the last 20% with MC dropout, and writes the forecast report; returns the summary."""
     from .config import ForecastConfig, ModelConfig, SeriesConfig
     from .forecast import evaluate_forecaster, load_forecaster, train_forecaster
+    from .report.build import build_report
 
     out = Path(out)
     echo(f"forecasting the yearly sunspots 1-3 years ahead with a causal convolutional net (up to {epochs} epochs)")
@@ -115,4 +118,5 @@ def run_forecast_demo(out: str | Path, epochs: int = 150, mc: int = 100, progres
     run = load_forecaster(train_forecaster(config, out / "forecast-run", overwrite=True))
     echo(f"MC dropout with {mc} passes on the test years")
     summary = evaluate_forecaster(run, out / "forecast-eval", passes=mc, progress=progress)
+    build_report(out / "forecast-eval")
     return {"run": str(run.path), "eval": str(out / "forecast-eval"), **summary}

@@ -41,7 +41,9 @@ def test_sunspots_end_to_end_beats_persistence_with_honest_intervals(tmp_path):
     # the MC passes alone cover too little; adding the validation noise estimate brings it near 90%
     assert s["model"]["coverage_90_mc"] < s["model"]["coverage_90"]
     assert 0.6 < s["model"]["coverage_90"] <= 1.0
-    html = (tmp_path / "eval" / "report.html").read_text()
+    from knowwhen.report.build import build_report
+
+    html = build_report(tmp_path / "eval").read_text()
     assert "Forecasts with MC-dropout intervals" in html and html.count("<img") == 4
     rows = (tmp_path / "eval" / "forecast.csv").read_text().splitlines()
     assert rows[0] == "origin_time,step,time,actual,point,mean,std,q05,q95,low_90,high_90"

@@ -12,4 +12,7 @@ def held_out_eval(tmp_path_factory):
                          progress=False)
     run = kw.load_run(kw.train(cfg, root / "run"))
     evaluate_run(run, kw.open_dataset("digits"), root / "eval", mc=10, progress=False)
+    from knowwhen.report.build import build_report
+
+    build_report(root / "eval", network=run)
     return root / "eval"

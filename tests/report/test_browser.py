@@ -45,4 +45,7 @@ def test_forecast_report_opens_offline_with_every_section_and_image(browser, tmp
                             progress=False)
     run = kw.load_forecaster(kw.train_forecaster(cfg, tmp_path / "run"))
     kw.evaluate_forecaster(run, tmp_path / "eval", passes=20, progress=False)
+    from knowwhen.report.build import build_report
+
+    build_report(tmp_path / "eval")
     _check_page(browser, tmp_path / "eval" / "report.html", ["summary", "training", "forecast"], 4)

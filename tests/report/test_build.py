@@ -26,16 +26,22 @@ def test_report_has_every_section_and_embeds_its_figures(held_out_eval):
     assert (held_out_eval / "report.html").stat().st_size < 5_000_000
 
 
-def test_report_rebuilds_from_saved_numbers(held_out_eval):
+def test_report_rebuilds_from_saved_numbers_and_takes_the_run_from_its_caller(held_out_eval, tmp_path):
+    import shutil
+
     (held_out_eval / "report.html").unlink()
-    assert build_report(held_out_eval).exists()
+    assert build_report(held_out_eval, network=kw.load_run(held_out_eval.parent / "run")).exists()
+    assert _section((held_out_eval / "report.html").read_text(), "inside").count("<img") == 3
+    copy = shutil.copytree(held_out_eval, tmp_path / "eval")
+    inside = _section(build_report(copy).read_text(), "inside")  # no run given: the page says how to add it
+    assert "<img" not in inside and "network=knowwhen.load_run(RUN)" in inside
 
 
 def test_report_without_novel_images_says_why(tmp_path):
     cfg = kw.TrainConfig(kw.DataConfig("digits"), kw.ModelConfig("mlp"), epochs=1, progress=False)
     run = kw.load_run(kw.train(cfg, tmp_path / "run"))
     evaluate_run(run, kw.open_dataset("digits"), tmp_path / "eval", mc=5, progress=False)
-    novelty = _section((tmp_path / "eval" / "report.html").read_text(), "novelty")
+    novelty = _section(build_report(tmp_path / "eval", network=run).read_text(), "novelty")
     assert "No novel images" in novelty and "--holdout-class" in novelty and "<img" not in novelty
 
 
@@ -113,7 +119,7 @@ def test_a_deeploc_report_names_its_channels_classes_and_a_small_evaluation(tmp_
     run = kw.load_run(kw.train(cfg, tmp_path / "run"))
     assert run.channel_names == ("RFP", "DIC")
     summary = evaluate_run(run, ds, tmp_path / "e", mc=10, progress=False)
-    html = (tmp_path / "e" / "report.html").read_text()
+    html = build_report(tmp_path / "e", network=run).read_text()
     assert "magenta = RFP, green = DIC" in _section(html, "galleries")
     assert "entropy_mc is the predictive entropy" in _section(html, "galleries")
     assert f"Only {summary['images']} known images were evaluated" in _section(html, "summary")

@@ -54,12 +54,13 @@ def _collect(run: Run, datasets: list, predictions_csv: Path, sets: RunSets | No
 
 def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 100, seed: int = 0,
                  novel: ImageDataset | None = None, use_temperature: bool = True, batch_size: int = 512,
-                 progress: bool = True, report: bool = True, allow_training_images: bool = False,
+                 progress: bool = True, allow_training_images: bool = False,
                  novel_classes=(), conformal: ConformalOptions | None = None, precision: str = "fp32") -> dict:
     """Evaluates `run` on `ds` (its test split and held-out classes, when `ds` is its training data) and
     writes metrics.json, per_class.csv, predictions.csv, calibration.csv, selective.csv, and, when there are
     novel images (`novel`, held-out classes, or classes the run never saw), novelty.csv and roc.csv;
-    confusion.csv, gallery.npz (the images the report shows) and, with `report`, report.html. With `conformal`,
+    confusion.csv and gallery.npz (the images the report shows); the page is `knowwhen.report.build.build_report`'s
+    (numbers here, the page above). With `conformal`,
     every image gets its conformal prediction set (see `knowwhen.classify.conformal`), metrics.json a
     `conformal` block and per_class.csv its coverage columns. `precision` (fp32, bf16, auto): the network's layers'
     arithmetic (`knowwhen.precision`); metrics.json records the one used.
@@ -118,10 +119,6 @@ def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 1
         write_rows_csv(out / "novelty.csv", table)
         write_rows_csv(out / "roc.csv", roc)
     write_text_atomic(out / "metrics.json", json.dumps(summary, indent=2, default=float) + "\n")
-    if report:
-        from ..report.build import build_report  # the report sits above the tasks: imported on use
-
-        build_report(out)
     return summary
 
 

@@ -55,6 +55,8 @@ def save_gallery(path: Path, run: Run, datasets: list, arrays: dict, size: int =
         out[f"{group}_images"] = np.array(images, dtype=np.float32).reshape(len(images), *run.input_shape)
         out[f"{group}_captions"] = np.array(captions, dtype=str)
     out["channel_names"] = np.array(run.channel_names, dtype=str)  # the report's colour legend
+    out["groups"] = np.array(list(GROUPS), dtype=str)  # the report shows the groups in this order, titled so
+    out["group_titles"] = np.array(list(GROUPS.values()), dtype=str)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **out)

@@ -46,7 +46,7 @@ def _one_class(config: TrainConfig, ds, cls: str, out: Path, mc: int, seed: int,
     if status != "complete":
         log.info("%s: training without it", cls)
         train(cfg, run_dir, dataset=ds, resume=status is not None)
-    summary = evaluate_run(load_run(run_dir), ds, eval_dir, mc, seed, progress=progress, report=False)
+    summary = evaluate_run(load_run(run_dir), ds, eval_dir, mc, seed, progress=progress)
     return summary["novelty"]["measures"]
 
 

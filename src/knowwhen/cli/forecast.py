@@ -147,7 +147,10 @@ def evaluate(
     summary = evaluate_forecaster(loaded, out, series, mc, seed, season, not no_noise, not quiet,
                                   batch_size=batch_size)
     typer.echo(format_forecast_summary(summary))
-    typer.echo(f"wrote {out}/metrics.json, forecast.csv, per_horizon.csv and the report {out}/report.html")
+    from ..report.build import build_report
+
+    page = build_report(out)
+    typer.echo(f"wrote {out}/metrics.json, forecast.csv, per_horizon.csv and the report {page}")
 
 
 @forecast_app.command("info")

@@ -57,7 +57,27 @@ def report(
     """
     from ..report.build import build_report
 
-    typer.echo(f"wrote {build_report(eval_dir, novelty_table)}")
+    typer.echo(f"wrote {build_report(eval_dir, novelty_table, network=_evaluated_run(eval_dir))}")
+
+
+def _evaluated_run(eval_dir: Path):
+    """The run an image evaluation scored (for the report's figures from its weights), the reason it cannot be
+    loaded, or None for a forecast evaluation or a folder without metrics.json (build_report says what is missing)."""
+    import json
+
+    from ..classify import load_run
+    from ..errors import KnowwhenError
+
+    metrics = Path(eval_dir) / "metrics.json"
+    if not metrics.exists():
+        return None
+    summary = json.loads(metrics.read_text(encoding="utf-8"))
+    if summary.get("task") == "forecast":
+        return None
+    try:
+        return load_run(summary["run"])
+    except KnowwhenError as e:
+        return str(e)
 
 
 @app.command()

@@ -119,6 +119,7 @@ def evaluate(
     Example: knowwhen evaluate runs/fmnist fashion-mnist --mc 100 --conformal aps --out eval/
     """
     from ..classify import evaluate_run, load_run
+    from ..report.build import build_report
     from ..data import FieldOptions
 
     loaded = load_run(run)
@@ -131,4 +132,5 @@ def evaluate(
                            conformal=conformal_options(conformal, alpha, by_class, conformal_probs, max_set_size),
                            precision=precision)
     typer.echo(format_summary(summary))
-    typer.echo(f"wrote {out}/metrics.json, the tables beside it and the report {out}/report.html")
+    page = build_report(out, network=loaded)
+    typer.echo(f"wrote {out}/metrics.json, the tables beside it and the report {page}")

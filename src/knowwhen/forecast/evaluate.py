@@ -59,9 +59,10 @@ def per_horizon_rows(sf: SeriesForecast, baselines: dict[str, np.ndarray]) -> li
 
 def evaluate_forecaster(run: ForecastRun, out: str | Path, series: Series | None = None, passes: int = 100,
                         seed: int = 0, season: int | None = None, noise: bool = True, progress: bool = True,
-                        report: bool = True, batch_size: int = 64) -> dict:
+                        batch_size: int = 64) -> dict:
     """Forecasts every test window of `series` (default: the run's own) and writes to `out`: metrics.json,
-    forecast.csv, per_horizon.csv, series.csv (the target series) and, with `report`, report.html. Returns the content of metrics.json.
+    forecast.csv, per_horizon.csv and series.csv (the target series); `knowwhen.report.build.build_report` makes
+    the page from them. Returns the content of metrics.json.
 
     `season` sets the seasonal-naive baseline's period in time steps (default: 11 for sunspots, 52 for co2,
     none otherwise; 0 leaves it out). Two 90% intervals are scored: `coverage_90_mc` of the MC passes alone
@@ -88,10 +89,6 @@ def evaluate_forecaster(run: ForecastRun, out: str | Path, series: Series | None
                                         for i, v in enumerate(sf.series.values[:, run.target])])  # backdrop
     write_rows_csv(out / "per_horizon.csv", per_horizon_rows(sf, baselines))
     write_text_atomic(out / "metrics.json", json.dumps(summary, indent=2, default=float) + "\n")
-    if report:
-        from ..report.build import build_report  # the report sits above the tasks: imported on use
-
-        build_report(out)
     return summary
 
 

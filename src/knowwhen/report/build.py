@@ -131,9 +131,12 @@ def _novelty_section(eval_dir: Path, summary: dict, loo: list[dict]) -> Section:
     return sec
 
 
-def _gallery_section(eval_dir: Path) -> Section:
-    from ..classify.gallery import GROUPS
+# What gallery.npz files written before they recorded their groups hold.
+_SAVED_BEFORE_GROUPS = {"uncertain": "Most uncertain images", "confident_wrong": "Most confidently wrong images",
+                        "novel_confident": "Novel images the model was sure about"}
 
+
+def _gallery_section(eval_dir: Path) -> Section:
     sec = Section("galleries", "Image galleries",
                   "Each image shows its true label, the top-3 classes with probabilities, and its uncertainty: "
                   "entropy_mc is the predictive entropy H(p*) in nats (high: the passes together are unsure), "
@@ -144,12 +147,14 @@ def _gallery_section(eval_dir: Path) -> Section:
         sec.blocks.append(note_html("No gallery.npz in this evaluation folder."))
         return sec
     with np.load(path, allow_pickle=False) as g:
-        first = next((g[f"{k}_images"] for k in GROUPS if len(g[f"{k}_images"])), None)
+        groups = (dict(zip(g["groups"].tolist(), g["group_titles"].tolist())) if "groups" in g
+                  else _SAVED_BEFORE_GROUPS)
+        first = next((g[f"{k}_images"] for k in groups if len(g[f"{k}_images"])), None)
         if first is not None and first.shape[1] > 1:
             names = list(g["channel_names"]) if "channel_names" in g else []
             sec.blocks.append(note_html(f"Colours: {F.composite_legend(names, first.shape[1])} (each channel "
                                         "scaled to its 1st-99th percentile)."))
-        for group, title in GROUPS.items():
+        for group, title in groups.items():
             if len(g[f"{group}_images"]):
                 sec.blocks.append(figure_html(F.gallery(g[f"{group}_images"], list(g[f"{group}_captions"]), title),
                                               title))
@@ -158,18 +163,14 @@ def _gallery_section(eval_dir: Path) -> Section:
     return sec
 
 
-def _inside_section(summary: dict, eval_dir: Path) -> Section:
+def _inside_section(run, eval_dir: Path) -> Section:
     sec = Section("inside", "Looking inside the network",
                   "Filters show what the first layer responds to, activation maps where in one image each layer "
                   "responds, and the last figure what input each class would most like to see.")
-    from ..classify.run import load_run
-    from ..errors import KnowwhenError
     from .explain import inside_figures
 
-    try:
-        run = load_run(summary["run"])
-    except KnowwhenError as e:
-        sec.blocks.append(note_html(f"The run could not be loaded ({e}); these figures need its weights."))
+    if isinstance(run, str):  # why there is no run: the caller could not load it
+        sec.blocks.append(note_html(f"The run could not be loaded ({run}); these figures need its weights."))
         return sec
     image = None
     if (eval_dir / "gallery.npz").exists():
@@ -183,8 +184,17 @@ def _inside_section(summary: dict, eval_dir: Path) -> Section:
     return sec
 
 
-def build_report(eval_dir: str | Path, novelty_table: str | Path | None = None) -> Path:
-    """Writes eval_dir/report.html from the files `evaluate` (or `forecast evaluate`) wrote there; returns its path."""
+def build_report(eval_dir: str | Path, novelty_table: str | Path | None = None, network=None) -> Path:
+    """Writes eval_dir/report.html from the files `evaluate` (or `forecast evaluate`) wrote there; returns its path.
+
+    `network`: the evaluated run as `knowwhen.load_run` returns it, for the figures drawn from its weights
+    (filters, activation maps, class inputs), or the reason it could not be loaded (a string); None: those figures
+    are left out and the page says how to add them. The report sits above the tasks: it takes the run from its
+    caller rather than loading it.
+
+    Example:
+        >>> build_report("eval/", network=knowwhen.load_run("runs/fmnist"))  # doctest: +SKIP
+    """
     eval_dir = Path(eval_dir)
     if not (eval_dir / "metrics.json").exists():
         raise DataError(f"{eval_dir}: no metrics.json; run `knowwhen evaluate RUN DATA --out {eval_dir}` first.")
@@ -226,7 +236,8 @@ def build_report(eval_dir: str | Path, novelty_table: str | Path | None = None) 
                 [figure_html(F.selective(_csv(eval_dir / "selective.csv")), "selective prediction"),
                  table_html(summary["selective"])]),
         _gallery_section(eval_dir),
-        _inside_section(summary, eval_dir),
+        _inside_section(network if network is not None else "no run was given: build_report(eval_dir, "
+                        "network=knowwhen.load_run(RUN))", eval_dir),
     ]
     return _write(eval_dir, page_html("knowwhen evaluation report", f"run {summary['run']}, {summary['images']} "
                                       f"known images, MC passes: {summary['mc_passes'] or 'none'}", sections))
