@@ -1,5 +1,5 @@
 """Cells cut from fields: CellProfiler load_data.csv + object tables and OME-Zarr HCS plates give the crops that
-an independent cut of the same fields gives, with the box, rounding and edge rules the README states."""
+an independent cut of the same fields gives, with the box, rounding and edge rules docs/screens.md states."""
 import csv
 
 import numpy as np

@@ -12,7 +12,7 @@ from knowwhen.precision import autocast, native_bf16, resolved_precision
 from knowwhen.uncertainty import MCDropout, MCSums, measures_from_sums
 
 CONTINUOUS = ("p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc")
-# Measured on random networks and N(0, 1) inputs of 2 x 32 x 32 (README, "Reduced precision"): the convolutional
+# Measured on random networks and N(0, 1) inputs of 2 x 32 x 32 (docs/uncertainty.md, "Speed"): the convolutional
 # models agree within 1e-3; the dense-only ones, whose first product sums 2,048 bf16-rounded inputs, within 4e-3.
 TOLERANCE = {"linear": 4e-3, "mlp": 4e-3}
 

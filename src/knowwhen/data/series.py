@@ -97,7 +97,7 @@ def _plain(v):
 def _check_spacing(time: np.ndarray, source: str, allow_gaps: bool) -> None:
     steps = time_steps(time)
     if steps is None:
-        return  # text labels: their spacing cannot be checked (README: Data)
+        return  # text labels: their spacing cannot be checked (docs/data.md)
     if len(steps) and (steps <= 0).any():
         raise DataError(f"{source}: time stamps are not increasing (row {int(np.argmax(steps <= 0)) + 1}); "
                         "sort the file by time.")

@@ -27,7 +27,7 @@ def model_card(run, passes: int, seed: int, evaluation: dict | None = None) -> s
               "- `probs`: softmax probabilities with dropout off, at the run's fitted temperature.",
               "- `probs_mc`: the MC-dropout mean probabilities p* (the MC temperature applied to each pass).",
               "- `measures`: p_max and p_max_mc (higher = surer), sigma_mc, entropy_mc, mutual_info_mc and "
-              "variation_ratio_mc (higher = more uncertain); formulas in knowwhen's README.",
+              "variation_ratio_mc (higher = more uncertain); formulas in knowwhen's docs (docs/uncertainty.md).",
               "- Input: raw pixel values; the run's normalisation (clipping, per-channel mean and std) is inside.",
               "", "## Intended use and limits", "",
               "- Use: classify cells like the training images, and set aside the ones the model doubts (high "

@@ -55,7 +55,7 @@ class ScreenOptions:
             (the well's AUC against its control wells' AUCs and their spread), `binomial`
             (the well's novel fraction against `fpr`, cells as independent) or `rank` (the well's scores against the
             reference scores, Mann-Whitney); wells.csv has all four. The default was chosen on
-            benchmarks/screen_realistic.py (README, Screens).
+            benchmarks/screen_realistic.py (docs/screens.md).
         controls: control cells, COLUMN=VALUE or wells A01,B01,...; None: thresholds from validation.
         plate_column, well_column: the metadata columns naming plate and well.
         cells_format: `parquet` or `csv` for the per-cell table.

@@ -37,7 +37,7 @@ from .measures import FEATURE_SCORES
 __all__ = ["FEATURE_SCORES", "FeatureScorer", "FeatureStats", "feature_dims", "feature_layers", "feature_tap",
            "last_linear"]
 # The kNN score is the distance to the k-th neighbour with k = bank size / KNN_PER_NEIGHBOUR (at least 1): the same
-# quantile of the neighbours whatever the bank's size. On Fashion-MNIST (benchmarks/knn_bank_size.py, README) a
+# quantile of the neighbours whatever the bank's size. On Fashion-MNIST (benchmarks/knn_bank_size.py, docs/results.md) a
 # bank of 10,000 with k = 10 scores held-out Shirt and Bag, and far-away digits, as well as all 43,200 training
 # features with k = 50, at a quarter of the cost; k = 50 in a small bank lost up to 0.08 AUROC.
 KNN_PER_NEIGHBOUR = 1000
