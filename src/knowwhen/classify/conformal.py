@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
 from ..config import check_counts
 from ..data import ImageDataset
 from ..errors import CheckpointError, ConfigError, DataError
-from ..training.rundir import read_config, write_config
+from ..training.rundir import CALIBRATION, read_arrays, read_config, write_arrays, write_config
 from ..uncertainty.conformal import METHODS, ConformalClassifier, string_keys
 from .classes import NOVEL
 from .own_data import UNLABELLED, check_unseen, label_codes, own_split
@@ -28,7 +27,7 @@ from .predict import PredictionBatch, applied_mc_temperature, predict_dataset
 from .run import Run
 
 log = logging.getLogger("knowwhen")
-CALIBRATION_FILE = "calibration.safetensors"
+CALIBRATION_FILE = CALIBRATION  # the run directory's name (training.rundir)
 PROBS = ("softmax", "mc")
 SET_COLUMNS = ("set", "set_size", "set_flag")
 
@@ -101,12 +100,9 @@ def compute_calibration(run: Run, ds: ImageDataset, labels: np.ndarray, keys: np
 
 def write_calibration(run_dir: str | Path, cal: Calibration) -> None:
     """Writes calibration.safetensors atomically (labels, keys, probs_<source>; `cal.info` in its metadata)."""
-    from safetensors.numpy import save_file
-
     arrays = {"labels": cal.labels, "keys": cal.keys,
-              **{f"probs_{k}": np.ascontiguousarray(v, np.float64) for k, v in cal.probs.items()}}
-    with atomic_path(Path(run_dir) / CALIBRATION_FILE) as tmp:
-        save_file(arrays, str(tmp), metadata={"info": json.dumps(cal.info)})
+              **{f"probs_{k}": np.asarray(v, np.float64) for k, v in cal.probs.items()}}
+    write_arrays(run_dir, CALIBRATION, arrays, {"info": json.dumps(cal.info)})
 
 
 def save_calibration(run_dir: str | Path, cal: Calibration) -> None:
@@ -119,21 +115,19 @@ def save_calibration(run_dir: str | Path, cal: Calibration) -> None:
 
 def load_calibration(run: Run) -> Calibration:
     """The calibration images a run keeps; a ConfigError saying how to get them when it has none."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
     path = Path(run.path) / CALIBRATION_FILE
-    if not path.exists():
+    fix = f"recreate it with `knowwhen conformal {run.path} DATA`"
+    got = read_arrays(run.path, CALIBRATION, fix)
+    if got is None:
         raise ConfigError(f"{run.path}: no calibration images for conformal sets ({CALIBRATION_FILE} is missing); "
                           "calibrate on labelled images it never trained on with `knowwhen conformal "
                           f"{run.path} DATA`, or train with --calibration-fraction 0.1.")
+    arrays = got[0]
     try:
-        arrays = load_file(str(path))
         probs = {k: arrays[f"probs_{k}"].astype(np.float64) for k in PROBS if f"probs_{k}" in arrays}
         return Calibration(arrays["labels"], arrays["keys"], probs, run.info.get("calibration", {}))
-    except (SafetensorError, KeyError, OSError) as e:
-        raise CheckpointError(f"{path}: unreadable ({e}); recreate it with `knowwhen conformal {run.path} DATA`.") \
-            from None
+    except KeyError as e:
+        raise CheckpointError(f"{path}: unreadable ({e}); {fix}.") from None
 
 
 @dataclass

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
 from ..data import ImageDataset
 from ..errors import CheckpointError
+from ..training.rundir import FEATURES, REFERENCE, read_arrays, write_arrays
 from ..uncertainty.features import BANK_SIZE, FeatureScorer, FeatureStats, feature_dims, feature_tap
 from ..uncertainty.fusion import combined_score, empirical_p_values, fusion_members
 from ..uncertainty.mc import ROWS, padded_chunks
@@ -28,8 +28,7 @@ if TYPE_CHECKING:  # run.py loads these files, so it is imported here for annota
     from .run import Run
 
 log = logging.getLogger("knowwhen")
-FEATURES_FILE = "features.safetensors"
-REFERENCE_FILE = "reference.safetensors"
+FEATURES_FILE, REFERENCE_FILE = FEATURES, REFERENCE  # the run directory's names (training.rundir)
 FUSED = "novelty"
 # How the reference's own `novelty` scores were made: p-values linear between reference scores (see fusion.py).
 # Files without it were made with the step p-value, whose fused scores sit up to a rank above today's.
@@ -62,15 +61,12 @@ def fit_feature_scorer(run: Run, ds: ImageDataset, indices: np.ndarray, labels: 
 
 def save_features(run_dir: str | Path, scorer: FeatureScorer) -> None:
     """Writes features.safetensors atomically."""
-    from safetensors.numpy import save_file
-
-    with atomic_path(Path(run_dir) / FEATURES_FILE) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in scorer.arrays().items()}, str(tmp))
+    write_arrays(run_dir, FEATURES, scorer.arrays())
 
 
 def load_features(run_dir: str | Path) -> FeatureScorer | None:
     """The run's feature statistics, or None when it has none (trained before them; `knowwhen refit` adds them)."""
-    return _load(Path(run_dir) / FEATURES_FILE, lambda arrays, _metadata, _path: FeatureScorer.from_arrays(arrays))
+    return _load(run_dir, FEATURES, lambda arrays, _metadata, _path: FeatureScorer.from_arrays(arrays))
 
 
 class Reference(dict):
@@ -105,21 +101,16 @@ def save_reference(run_dir: str | Path, reference: Reference, info: dict) -> Non
     """Writes reference.safetensors atomically, `info` (images, MC passes) and the fused measures in its metadata.
     A reference without recorded fused measures (an old one, loaded) is refused: saving it would record a rule
     it was not made with; `reference_scores` makes a new one."""
-    from safetensors.numpy import save_file
-
     if reference.fused is None:
         raise ValueError("this reference does not record which measures its novelty fuses (made before knowwhen "
                          "recorded them); refit it (`knowwhen refit RUN --parts reference`) instead of saving it")
-    with atomic_path(Path(run_dir) / REFERENCE_FILE) as tmp:
-        save_file({k: np.ascontiguousarray(v, np.float64) for k, v in reference.items()}, str(tmp),
-                  metadata={"info": json.dumps(info), "fused": json.dumps(list(reference.fused)),
-                            "p_values": P_VALUE_RULE})
+    write_arrays(run_dir, REFERENCE, {k: np.asarray(v, np.float64) for k, v in reference.items()},
+                 {"info": json.dumps(info), "fused": json.dumps(list(reference.fused)), "p_values": P_VALUE_RULE})
 
 
 def load_reference(run_dir: str | Path) -> Reference | None:
     """The run's validation reference scores, or None when it has none."""
-    path = Path(run_dir) / REFERENCE_FILE
-    return _load(path, _reference_from)
+    return _load(run_dir, REFERENCE, _reference_from)
 
 
 def _reference_from(scores: dict, metadata: dict, path: Path) -> Reference:
@@ -143,19 +134,16 @@ def _reference_from(scores: dict, metadata: dict, path: Path) -> Reference:
     return Reference(scores, names)
 
 
-def _load(path: Path, build):
-    """build(arrays, metadata, path) of the safetensors file `path`, read once; None when there is no file."""
-    from safetensors import SafetensorError, safe_open
-
-    if not path.exists():
+def _load(run_dir: str | Path, name: str, build):
+    """build(arrays, metadata, path) of the run's file `name`; None when the run has none."""
+    path, fix = Path(run_dir) / name, f"delete it and run `knowwhen refit {run_dir}`"
+    got = read_arrays(run_dir, name, fix)
+    if got is None:
         return None
     try:
-        with safe_open(str(path), "np") as f:
-            arrays, metadata = {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
-        return build(arrays, metadata, path)
-    except (SafetensorError, KeyError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: unreadable ({e}); delete it and run `knowwhen refit {path.parent}`.") \
-            from None
+        return build(*got, path)
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable ({e}); {fix}.") from None
 
 
 def fused_novelty(reference: Reference, measures: dict, how: str = "fisher") -> np.ndarray:

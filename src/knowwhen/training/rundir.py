@@ -1,5 +1,6 @@
-"""The run directory every task writes: model.safetensors + config.json (+ metrics.csv, resume.ckpt while
-training). Loading never unpickles."""
+"""The run directory every task writes, and the one place its files are read and written: model.safetensors +
+config.json (+ metrics.csv, resume.ckpt while training), and the arrays fitted after training (features,
+reference, calibration: `write_arrays` / `read_arrays`; what they mean is the task's). Loading never unpickles."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,6 +16,32 @@ from ..errors import CheckpointError, ConfigError
 FORMAT = "knowwhen-run"
 FORMAT_VERSION = 1
 WEIGHTS, CONFIG, METRICS, RESUME = "model.safetensors", "config.json", "metrics.csv", "resume.ckpt"
+FEATURES, REFERENCE, CALIBRATION = "features.safetensors", "reference.safetensors", "calibration.safetensors"
+
+
+def write_arrays(run_dir: str | Path, name: str, arrays: dict, metadata: dict | None = None) -> None:
+    """Writes run_dir/name, one of the run's array files (FEATURES, REFERENCE, CALIBRATION), atomically: NumPy
+    arrays, with text metadata."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    with atomic_path(Path(run_dir) / name) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp), metadata=metadata)
+
+
+def read_arrays(run_dir: str | Path, name: str, fix: str) -> tuple[dict, dict] | None:
+    """(arrays, metadata) of run_dir/name, read once; None when the run has no such file. An unreadable file is a
+    CheckpointError that says `fix`."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(run_dir) / name
+    if not path.exists():
+        return None
+    try:
+        with safe_open(str(path), "np") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable ({e}); {fix}.") from None
 
 
 def save_weights(model: nn.Module, run_dir: Path) -> None:
