@@ -105,7 +105,8 @@ def test_the_reference_file_records_its_fused_measures_once(digits_run):
 
 
 def test_an_old_reference_is_not_saved_as_if_it_recorded_its_fused_measures(digits_run, tmp_path):
-    from knowwhen.classify.features import Reference, save_reference
+    from knowwhen.classify.features import save_reference
+    from knowwhen.uncertainty.fusion import Reference
 
     old = Reference(dict(kw.load_run(digits_run).reference), None)
     with pytest.raises(ValueError, match="refit"):

@@ -20,16 +20,14 @@ from ..data import ImageDataset
 from ..errors import CheckpointError
 from ..training.rundir import FEATURES, REFERENCE, read_arrays, write_arrays
 from ..uncertainty.features import BANK_SIZE, FeatureScorer, FeatureStats, feature_dims, feature_tap
-from ..uncertainty.fusion import combined_score, empirical_p_values, fusion_members
+from ..uncertainty.fusion import FUSED, Reference
 from ..uncertainty.mc import ROWS, padded_chunks
-from ..uncertainty.measures import uncertainty_scores
 
 if TYPE_CHECKING:  # run.py loads these files, so it is imported here for annotations only
     from .run import Run
 
 log = logging.getLogger("knowwhen")
 FEATURES_FILE, REFERENCE_FILE = FEATURES, REFERENCE  # the run directory's names (training.rundir)
-FUSED = "novelty"
 # How the reference's own `novelty` scores were made: p-values linear between reference scores (see fusion.py).
 # Files without it were made with the step p-value, whose fused scores sit up to a rank above today's.
 P_VALUE_RULE = "interpolated"
@@ -67,34 +65,6 @@ def save_features(run_dir: str | Path, scorer: FeatureScorer) -> None:
 def load_features(run_dir: str | Path) -> FeatureScorer | None:
     """The run's feature statistics, or None when it has none (trained before them; `knowwhen refit` adds them)."""
     return _load(run_dir, FEATURES, lambda arrays, _metadata, _path: FeatureScorer.from_arrays(arrays))
-
-
-class Reference(dict):
-    """{measure: sorted (n,) validation scores, oriented higher = more novel}, and `fused`: the measures the fused
-    `novelty` combines (`fusion_members`), or None for a reference saved before they were recorded, whose
-    `novelty` combines every measure it holds (the rule it was made with, so its thresholds stay true)."""
-
-    def __init__(self, scores: dict, fused: tuple[str, ...] | None):
-        super().__init__(scores)
-        self.fused = None if fused is None else tuple(fused)
-
-
-def reference_scores(batches) -> Reference:
-    """The Reference of the validation batches: every measure they carry (MC measures, feature scores, p_max),
-    the measures fused (one per family, `fusion_members`), and the fused `novelty` of each validation image against
-    the others (so that a threshold on `novelty` can be set at a chosen fraction of known images)."""
-    from ..uncertainty.measures import SCORED_MEASURES
-
-    raw: dict[str, list] = {}
-    for b in batches:
-        for name in SCORED_MEASURES:
-            if name in b.measures and name not in (FUSED, "set_size"):
-                raw.setdefault(name, []).append(np.asarray(b.measures[name]))
-    measures = {k: np.concatenate(v) for k, v in raw.items()}
-    ref = Reference({k: np.sort(uncertainty_scores(measures, k)) for k in measures}, fusion_members(measures))
-    if ref:
-        ref[FUSED] = np.sort(fused_novelty(ref, measures))
-    return ref
 
 
 def save_reference(run_dir: str | Path, reference: Reference, info: dict) -> None:
@@ -146,10 +116,3 @@ def _load(run_dir: str | Path, name: str, build):
         raise CheckpointError(f"{path}: unreadable ({e}); {fix}.") from None
 
 
-def fused_novelty(reference: Reference, measures: dict, how: str = "fisher") -> np.ndarray:
-    """The fused `novelty` score of a batch: the p-value of each fused measure (`reference.fused`; every measure for
-    an older reference) against the run's validation reference scores, combined (see `knowwhen.uncertainty.fusion`);
-    higher = more novel."""
-    fused = getattr(reference, "fused", None)
-    names = [k for k in (reference if fused is None else fused) if k in reference and k in measures and k != FUSED]
-    return combined_score([empirical_p_values(reference[k], uncertainty_scores(measures, k)) for k in names], how)

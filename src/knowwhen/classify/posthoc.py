@@ -16,10 +16,10 @@ from ..errors import ConfigError, DataError
 from ..training.rundir import read_config, write_config
 from ..evaluation.calibration import fit_mc_temperature, mc_mean_nll
 from ..uncertainty.ensemble import mc_engine
+from ..uncertainty.fusion import reference_scores
 from ..uncertainty.mc import dropout_sites
 from .conformal import CALIBRATION_FILE, compute_calibration, write_calibration
-from .features import (FEATURES_FILE, REFERENCE_FILE, fit_feature_scorer, reference_scores, save_features,
-                       save_reference)
+from .features import FEATURES_FILE, REFERENCE_FILE, fit_feature_scorer, save_features, save_reference
 from .holdout import MIN_TEMPERATURE_IMAGES
 from .own_data import own_split
 from .predict import predict_dataset

@@ -13,13 +13,13 @@ from ..data import ImageDataset
 from ..data.prefetch import prefetched
 from ..data.quality import quality_measures
 from ..errors import DataError
-from ..precision import autocast
 from ..evaluation.calibration import softmax
+from ..precision import autocast
 from ..uncertainty import MCDropout, MCSums, mc_engine, measures_from_sums
-from ..uncertainty.mc import padded_chunks
 from ..uncertainty.features import feature_tap
+from ..uncertainty.fusion import FUSED, fused_novelty
+from ..uncertainty.mc import padded_chunks
 from .classes import run_class_names
-from .features import FUSED, fused_novelty
 from .run import Run
 
 

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .measures import SCORED_MEASURES, uncertainty_scores
+
 COMBINATIONS = ("fisher", "min")
+FUSED = "novelty"  # the fused score's column
 # The fused families, each its scores in order of preference: the first a run has represents the family.
 FAMILIES = (("mutual_info_mc", "p_max"), ("energy",), ("rel_mahalanobis",), ("knn",))
 
@@ -67,3 +70,40 @@ def combined_score(p_values: list[np.ndarray], how: str = "fisher") -> np.ndarra
     if how == "min":
         return -np.log10(np.minimum(1.0, len(p) * p.min(0)))
     raise ValueError(f"how {how!r}: use one of {', '.join(COMBINATIONS)}")
+
+
+class Reference(dict):
+    """{measure: sorted (n,) validation scores, oriented higher = more novel}, and `fused`: the measures the fused
+    `novelty` combines (`fusion_members`), or None for a reference saved before they were recorded, whose
+    `novelty` combines every measure it holds (the rule it was made with, so its thresholds stay true)."""
+
+    def __init__(self, scores: dict, fused: tuple[str, ...] | None):
+        super().__init__(scores)
+        self.fused = None if fused is None else tuple(fused)
+
+
+def reference_scores(batches) -> Reference:
+    """The Reference of the validation batches (dicts of measures, or objects with `.measures`): every measure they
+    carry (MC measures, feature scores, p_max), the measures fused (one per family, `fusion_members`), and the
+    fused `novelty` of each validation image against the others (so that a threshold on `novelty` can be set at a
+    chosen fraction of known images)."""
+    raw: dict[str, list] = {}
+    for b in batches:
+        m = getattr(b, "measures", b)
+        for name in SCORED_MEASURES:
+            if name in m and name not in (FUSED, "set_size"):
+                raw.setdefault(name, []).append(np.asarray(m[name]))
+    measures = {k: np.concatenate(v) for k, v in raw.items()}
+    ref = Reference({k: np.sort(uncertainty_scores(measures, k)) for k in measures}, fusion_members(measures))
+    if ref:
+        ref[FUSED] = np.sort(fused_novelty(ref, measures))
+    return ref
+
+
+def fused_novelty(reference: Reference, measures: dict, how: str = "fisher") -> np.ndarray:
+    """The fused `novelty` score of a batch: the p-value of each fused measure (`reference.fused`; every measure for
+    an older reference) against the reference scores, combined; higher = more novel."""
+    fused = getattr(reference, "fused", None)
+    names = [k for k in (reference if fused is None else fused) if k in reference and k in measures and k != FUSED]
+    return combined_score([empirical_p_values(reference[k], uncertainty_scores(measures, k)) for k in names], how)
+
