@@ -20,7 +20,8 @@ from ..seed import seed_everything
 from ..training.callbacks import EpochMetrics
 from ..training.rundir import RESUME, prepare_run_dir, resume_message, write_config
 from ..training.trainer import make_trainer, quiet_lightning, training_metrics
-from .holdout import MIN_TEMPERATURE_IMAGES, split_metrics, temperature_note
+from .holdout import split_metrics
+from .temperature import MIN_TEMPERATURE_IMAGES, temperature_note
 from .posthoc import fit_posthoc
 from .run import load_run
 

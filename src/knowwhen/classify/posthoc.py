@@ -8,28 +8,23 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from ..data import ImageDataset, open_dataset
 from ..data.splits import Split
 from ..errors import ConfigError, DataError
 from ..training.rundir import read_config, write_config
-from ..evaluation.calibration import fit_mc_temperature, mc_mean_nll
-from ..uncertainty.ensemble import mc_engine
 from ..uncertainty.fusion import reference_scores
 from ..uncertainty.mc import dropout_sites
 from .conformal import CALIBRATION_FILE, compute_calibration, write_calibration
 from .features import FEATURES_FILE, REFERENCE_FILE, fit_feature_scorer, save_features, save_reference
-from .holdout import MIN_TEMPERATURE_IMAGES
 from .own_data import own_split
 from .predict import predict_dataset
 from .run import Run, load_run
+from .temperature import MIN_TEMPERATURE_IMAGES, fit_mc_temperature_on_validation
 
 log = logging.getLogger("knowwhen")
 # In the order they are fitted: the reference and calibration scores use the MC temperature.
 PARTS = {"features": FEATURES_FILE, "mc_temperature": None, "reference": REFERENCE_FILE,
          "calibration": CALIBRATION_FILE}
-MAX_MC_TEMPERATURE_IMAGES = 5000  # a seeded sample of validation keeps the (T, n, K) pass logits small
 
 
 def fit_posthoc(run: Run, ds: ImageDataset, split: Split, mc: int, parts=tuple(PARTS), progress: bool = True) -> dict:
@@ -40,7 +35,7 @@ def fit_posthoc(run: Run, ds: ImageDataset, split: Split, mc: int, parts=tuple(P
     if "features" in parts:
         info["features"] = _features(run, ds, split, progress)
     if "mc_temperature" in parts and run.samples(mc) > 1 and len(split.val) >= MIN_TEMPERATURE_IMAGES:
-        info.update(_mc_temperature(run, ds, split, mc))
+        info.update(fit_mc_temperature_on_validation(run, ds, split, mc))
     if "reference" in parts and len(split.val):
         info["reference"] = _reference(run, ds, split, mc, progress)
     if "calibration" in parts and len(split.calibration):
@@ -55,27 +50,6 @@ def _features(run: Run, ds: ImageDataset, split: Split, progress: bool) -> dict:
     save_features(run.path, run.features)
     return {"images": len(split.train), "dims": int(run.features.means.shape[1]),
             "bank": len(run.features.bank), "knn_k": run.features.k}
-
-
-def _mc_temperature(run: Run, ds: ImageDataset, split: Split, mc: int) -> dict:
-    """The temperature of the MC passes that minimises the NLL of the MC mean on (a sample of) validation."""
-    rng = np.random.default_rng(run.config.seed)
-    idx = np.sort(rng.choice(split.val, min(len(split.val), MAX_MC_TEMPERATURE_IMAGES), replace=False))
-    engine = mc_engine(run.model, mc, seed=0)
-    z = np.concatenate([engine.pass_logits(run.preprocess(images))[1].numpy()
-                        for _, images in ds.batches(idx, 500)], axis=1)
-    y = split.label_map[ds.labels[idx]]
-    tau = fit_mc_temperature(z, y)
-    run.info["mc_temperature"] = tau
-    fit = {"images": len(idx), "mc_passes": mc, "samples": run.samples(mc), "nll_at_softmax_temperature": mc_mean_nll(z, y, run.temperature),
-           "nll": mc_mean_nll(z, y, tau)}
-    log.info("MC temperature %.4f fitted on %d validation images (NLL of the MC mean %.4f -> %.4f)", tau, len(idx),
-             fit["nll_at_softmax_temperature"], fit["nll"])
-    if not 0.0101 < tau < 99:
-        log.warning("the MC temperature %.4g lies at the end of its search range [0.01, 100]: no temperature "
-                    "calibrates this model's MC mean well (too few epochs?); compare the calibration blocks of "
-                    "`knowwhen evaluate`.", tau)
-    return {"mc_temperature": tau, "mc_temperature_fit": fit}
 
 
 def _reference(run: Run, ds: ImageDataset, split: Split, mc: int, progress: bool) -> dict:
