@@ -21,10 +21,10 @@ import numpy as np
 from _common import write_result
 
 import knowwhen as kw
-from knowwhen.classify.conformal import load_calibration
+from knowwhen.classify.sets import load_calibration
 from knowwhen.data.builtin import fashion_mnist_available
 from knowwhen.data.splits import split_for_config
-from knowwhen.evaluation.conformal import conformal_summary
+from knowwhen.evaluation.coverage import conformal_summary
 from knowwhen.evaluation.novelty import novelty_metrics
 from knowwhen.uncertainty.conformal import ConformalClassifier
 

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 import knowwhen as kw
 from knowwhen.cli import app
-from knowwhen.classify.conformal import CALIBRATION_FILE, ConformalOptions, load_calibration, run_sets
+from knowwhen.classify.sets import CALIBRATION_FILE, ConformalOptions, load_calibration, run_sets
 from knowwhen.data.builtin import fashion_mnist_available
 from knowwhen.data.splits import split_for_config
 from knowwhen.errors import ConfigError

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from knowwhen.evaluation.conformal import conformal_summary, set_coverage
+from knowwhen.evaluation.coverage import conformal_summary, set_coverage
 
 
 def test_conformal_summary_by_hand():

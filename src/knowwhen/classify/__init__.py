@@ -2,7 +2,7 @@
 
 Training and the scikit-learn estimator load Lightning / scikit-learn on first use.
 """
-from .conformal import ConformalOptions, calibrate_run
+from .sets import ConformalOptions, calibrate_run
 from .evaluate import evaluate_run
 from .predict import PredictionBatch, predict, predict_dataset, predict_proba
 from .run import Run, load_run

@@ -13,7 +13,7 @@ from ..config import check_counts
 from ..data import ImageDataset
 from ..errors import DataError
 from ..precision import resolved_precision
-from ..evaluation.conformal import conformal_summary, per_class_coverage
+from ..evaluation.coverage import conformal_summary, per_class_coverage
 from ..evaluation.perclass import confusion_matrix
 from ..evaluation.summary import (NOVELTY_CONVENTION, accuracy_summary, calibration_summary, deterministic_log_probs,
                                   novelty_table, per_class_table, selective_table)
@@ -21,7 +21,7 @@ from ..tables import csv_rows, write_rows_csv
 from .gallery import save_gallery
 from .predict import MC_AT_SOFTMAX_T, applied_mc_temperature, predict_dataset
 from .classes import NOVEL
-from .conformal import ConformalOptions, RunSets, run_sets, with_sets
+from .sets import ConformalOptions, RunSets, run_sets, with_sets
 from .own_data import label_codes, run_test_images
 from .run import Run
 from .write import batch_columns, prediction_header
@@ -61,7 +61,7 @@ def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 1
     novel images (`novel`, held-out classes, or classes the run never saw), novelty.csv and roc.csv;
     confusion.csv and gallery.npz (the images the report shows); the page is `knowwhen.report.build.build_report`'s
     (numbers here, the page above). With `conformal`,
-    every image gets its conformal prediction set (see `knowwhen.classify.conformal`), metrics.json a
+    every image gets its conformal prediction set (see `knowwhen.classify.sets`), metrics.json a
     `conformal` block and per_class.csv its coverage columns. `precision` (fp32, bf16, auto): the network's layers'
     arithmetic (`knowwhen.precision`); metrics.json records the one used.
 

@@ -14,7 +14,7 @@ from ..errors import ConfigError, DataError
 from ..training.rundir import read_config, write_config
 from ..uncertainty.fusion import reference_scores
 from ..uncertainty.mc import dropout_sites
-from .conformal import CALIBRATION_FILE, compute_calibration, write_calibration
+from .sets import CALIBRATION_FILE, compute_calibration, write_calibration
 from .features import FEATURES_FILE, REFERENCE_FILE, fit_feature_scorer, save_features, save_reference
 from .own_data import own_split
 from .predict import predict_dataset

@@ -19,7 +19,7 @@ from ..precision import PRECISIONS, resolved_precision
 from ..tables import TEXT_COLUMNS, merge_parts, write_part
 from ..uncertainty import mc_engine
 from ..uncertainty.measures import FEATURE_SCORES
-from .conformal import SET_COLUMNS, ConformalOptions, run_sets, set_strings, with_sets
+from .sets import SET_COLUMNS, ConformalOptions, run_sets, set_strings, with_sets
 from .predict import applied_mc_temperature, applied_temperature, check_compatible, predict_dataset
 from .run import Run
 

@@ -181,7 +181,7 @@ def conformal_options(method: Optional[str], alpha: Optional[float], by_class: b
                       max_size: Optional[int]):
     """The ConformalOptions the flags ask for, or None without --conformal (then the other flags are refused, even
     when given their default value: a flag that changes nothing must not pass unnoticed)."""
-    from ..classify.conformal import ConformalOptions
+    from ..classify.sets import ConformalOptions
 
     if method is None:
         if by_class or probs or max_size is not None or alpha is not None:

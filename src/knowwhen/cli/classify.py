@@ -163,7 +163,7 @@ def calibrate(
     Example: knowwhen conformal runs/deeploc plate7_controls.h5 --mc 100
     """
     from ..classify import load_run
-    from ..classify.conformal import ConformalOptions, calibrate_run, run_sets
+    from ..classify.sets import ConformalOptions, calibrate_run, run_sets
     from ..uncertainty.conformal import METHODS
 
     if method not in METHODS:  # checked before the calibration is computed and saved

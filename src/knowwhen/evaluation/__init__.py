@@ -2,7 +2,7 @@
 from .calibration import (ReliabilityBins, TemperatureScaler, brier_score, expected_calibration_error,
                           log_softmax, maximum_calibration_error, negative_log_likelihood, reliability_bins,
                           softmax)
-from .conformal import conformal_summary, set_coverage
+from .coverage import conformal_summary, set_coverage
 from .novelty import NoveltyResult, novelty_metrics
 from .perclass import confusion_matrix, per_class_accuracy, wilson_interval
 from .selective import RiskCoverage, oracle_baseline, random_baseline, risk_coverage_curve

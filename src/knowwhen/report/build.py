@@ -11,7 +11,7 @@ from ..atomic import write_text_atomic
 from ..errors import DataError
 from ..uncertainty.measures import SCORED_MEASURES
 from . import figures as F
-from .conformal import conformal_section
+from .sets_section import conformal_section
 from .forecast import forecast_sections
 from .html import Section, figure_html, note_html, page_html, table_html
 
