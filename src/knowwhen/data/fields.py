@@ -149,9 +149,9 @@ def crop_dataset(fields: Fields, objects: Objects, options: FieldOptions, path: 
     if size is None:
         raise DataError(f"{path}: give the crop size with --crop-size (e.g. 64); with a run it is the run's input "
                         "size.")
-    _check_centres(fields, objects)
-    x0, y0 = crop_boxes(objects.x, objects.y, size)
     sizes = np.array([fields.size(i) for i in range(len(fields))], np.int64).reshape(-1, 2)[objects.field]
+    _check_centres(fields, objects, sizes)
+    x0, y0 = crop_boxes(objects.x, objects.y, size)
     inside = (x0 >= 0) & (y0 >= 0) & (x0 + size <= sizes[:, 1]) & (y0 + size <= sizes[:, 0])
     keep = inside if options.edge == "skip" else np.ones(len(inside), bool)
     order = np.flatnonzero(keep)[np.argsort(objects.field[keep], kind="stable")]  # field by field: read once
@@ -174,9 +174,9 @@ def crop_dataset(fields: Fields, objects: Objects, options: FieldOptions, path: 
     return ds
 
 
-def _check_centres(fields: Fields, objects: Objects) -> None:
-    """A DataError naming the first object whose rounded centre is not a pixel of its field."""
-    sizes = np.array([fields.size(i) for i in range(len(fields))], np.int64).reshape(-1, 2)[objects.field]
+def _check_centres(fields: Fields, objects: Objects, sizes: np.ndarray) -> None:
+    """A DataError naming the first object whose rounded centre is not a pixel of its field (`sizes`: (n, 2), the
+    (height, width) of each object's field)."""
     cx, cy = np.floor(objects.x + 0.5), np.floor(objects.y + 0.5)
     bad = ~np.isfinite(objects.x) | ~np.isfinite(objects.y) | (cx < 0) | (cy < 0) | (cx >= sizes[:, 1]) | \
         (cy >= sizes[:, 0])

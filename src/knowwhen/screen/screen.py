@@ -19,14 +19,15 @@ from ..classify.predict import check_compatible
 from ..classify.run import Run
 from ..classify.write import PredictOptions, write_predictions
 from ..data import ImageDataset
+from ..data.fields import PADDED
 from ..distributed import Ranks
 from ..errors import ConfigError
-from ..precision import PRECISIONS
+from ..precision import check_precision
 from ..tables import write_rows_csv
 from ..uncertainty.conformal import conformal_quantile
 from ..uncertainty.measures import SCORED_MEASURES, uncertainty_scores
-from ..data.fields import PADDED
-from .metadata import PLATE, WELL, canonical_well, check_group_column, control_mask, well_keys, well_names
+from .metadata import (PLATE, WELL, canonical_well, check_group_column, control_mask, split_key, well_keys,
+                       well_names)
 from .picks import WellPicks
 from .power import plate_power
 from .qc import WellQC, qc_flags
@@ -94,8 +95,7 @@ class ScreenOptions:
             raise ConfigError(f"--hit-test {self.hit_test!r}: use one of {', '.join(HIT_COLUMNS)}.")
         if self.cells_format not in ("parquet", "csv"):
             raise ConfigError(f"--cells-format {self.cells_format!r}: use parquet or csv.")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"--precision {self.precision!r}: use one of {', '.join(PRECISIONS)}.")
+        check_precision(self.precision)
 
 
 def chosen_score(run: Run, o: ScreenOptions) -> str:
@@ -281,11 +281,12 @@ def _with_edges(wells: list[dict], ds: ImageDataset, metadata: dict, o: ScreenOp
     if ds.metadata is None or PADDED not in metadata:
         return None
     keys = well_keys(metadata[o.plate_column], metadata[o.well_column])
-    padded = dict(zip(*np.unique(keys[np.asarray(metadata[PADDED], bool)], return_counts=True)))
+    found, counts = np.unique(keys[np.asarray(metadata[PADDED], bool)], return_counts=True)
+    padded = {split_key(k): int(n) for k, n in zip(found.tolist(), counts.tolist())}
     skipped = {(str(p), canonical_well(w, str(ds.path))): n for (p, w), n in ds.skipped_objects.items()}
     for w in wells:
         key = (w[o.plate_column], w[o.well_column])
-        w["edge_padded"] = int(padded.get(well_keys([key[0]], [key[1]])[0], 0))
+        w["edge_padded"] = padded.get(key, 0)
         w["edge_skipped"] = int(skipped.pop(key, 0))
     for (plate, well), n in skipped.items():
         log.warning("plate %s well %s: all %d of its objects were skipped at the field's edge (--edge skip); it is "
