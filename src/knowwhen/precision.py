@@ -44,10 +44,15 @@ def native_bf16(device: str | torch.device = "cpu", flags: set[str] | None = Non
                          "the CPU has neither avx512_bf16 nor amx_bf16 (bf16 would be emulated, slower than fp32)")
 
 
-def resolved_precision(precision: str, device: str | torch.device = "cpu", flags: set[str] | None = None) -> str:
-    """"fp32" or "bf16" for a requested `precision` (fp32, bf16 or auto), logged with the reason."""
+def check_precision(precision: str) -> None:
+    """A ConfigError unless `precision` is one of PRECISIONS."""
     if precision not in PRECISIONS:
         raise ConfigError(f"--precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
+
+
+def resolved_precision(precision: str, device: str | torch.device = "cpu", flags: set[str] | None = None) -> str:
+    """"fp32" or "bf16" for a requested `precision` (fp32, bf16 or auto), logged with the reason."""
+    check_precision(precision)
     if precision == "fp32":
         return "fp32"
     ok, why = native_bf16(device, flags)

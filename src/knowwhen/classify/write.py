@@ -15,7 +15,7 @@ from ..data import ImageDataset
 from ..data.quality import quality_columns
 from ..distributed import Ranks
 from ..errors import ConfigError
-from ..precision import PRECISIONS, resolved_precision
+from ..precision import check_precision, resolved_precision
 from ..tables import TEXT_COLUMNS, merge_parts, write_part
 from ..uncertainty import mc_engine
 from ..uncertainty.measures import FEATURE_SCORES
@@ -61,8 +61,7 @@ class PredictOptions:
 
     def __post_init__(self):
         check_counts(mc=self.mc or 0, batch_size=self.batch_size, part_size=self.part_size)
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"--precision {self.precision!r}: use one of {', '.join(PRECISIONS)}.")
+        check_precision(self.precision)
 
 
 def prediction_header(run: Run, ds: ImageDataset, mc: bool, sets: bool = False, quality: bool = False) -> list[str]:
