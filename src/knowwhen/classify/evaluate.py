@@ -1,14 +1,13 @@
 """evaluate_run: predict a dataset with MC dropout and write every evaluation table of knowwhen."""
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_open, check_output_dir, write_text_atomic
+from ..atomic import check_output_dir, write_text_atomic
 from ..config import check_counts
 from ..data import ImageDataset
 from ..errors import DataError
@@ -17,7 +16,7 @@ from ..evaluation.coverage import conformal_summary, per_class_coverage
 from ..evaluation.perclass import confusion_matrix
 from ..evaluation.summary import (NOVELTY_CONVENTION, accuracy_summary, calibration_summary, deterministic_log_probs,
                                   novelty_table, per_class_table, selective_table)
-from ..tables import csv_rows, write_rows_csv
+from ..tables import TableWriter, write_rows_csv
 from .gallery import save_gallery
 from .predict import MC_AT_SOFTMAX_T, applied_mc_temperature, predict_dataset
 from .classes import NOVEL
@@ -34,14 +33,12 @@ def _collect(run: Run, datasets: list, predictions_csv: Path, sets: RunSets | No
     (dataset, label codes) pairs; codes None: every image is novel."""
     parts = {"y": [], "logits": [], "measures": [], "origin": []}
     classes = np.asarray(run.class_names)
-    with atomic_open(predictions_csv, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        header = prediction_header(run, datasets[0][0], run.samples(predict_kw.get("mc")) > 0, sets is not None)
-        writer.writerow(header)
+    header = prediction_header(run, datasets[0][0], run.samples(predict_kw.get("mc")) > 0, sets is not None)
+    with TableWriter(predictions_csv, header=header) as writer:
         for k, (ds, codes) in enumerate(datasets):
             for b in with_sets(predict_dataset(run, ds, **predict_kw), sets):
                 parts["origin"].append(np.stack([np.full(len(b.indices), k), b.indices], 1))
-                writer.writerows(csv_rows(batch_columns(b, header, classes)))
+                writer.write(batch_columns(b, header, classes))
                 parts["y"].append(np.full(len(b.indices), NOVEL) if codes is None else codes[ds.labels[b.indices]])
                 parts["logits"].append(b.logits.astype(np.float32))
                 parts["measures"].append({name: v.astype(np.float32) if v.ndim == 2 and v.dtype != bool else v

@@ -3,17 +3,16 @@ only onnxruntime; the same columns as `knowwhen predict --mc T` computes with th
 with, less the feature-space scores and `novelty` (not in the graph)."""
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_open, check_output_file
+from ..atomic import check_output_file
 from ..data import ImageDataset
 from ..errors import CheckpointError, DataError
-from ..tables import csv_rows, table_format, write_part
+from ..tables import TableWriter
 
 COLUMNS = ("pred", "p_max", "pred_mc", "p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc", "variation_ratio_mc")
 
@@ -91,13 +90,7 @@ def write_onnx_predictions(path: str | Path, ds: ImageDataset, out: str | Path, 
             bar.update(len(idx))
             yield {h: cols[h] for h in header}
 
-    with bar:
-        if table_format(out) == "parquet":
-            write_part(out, batches(), header)
-        else:
-            with atomic_open(out, "w", newline="", encoding="utf-8") as f:
-                writer = csv.writer(f)
-                writer.writerow(header)
-                for cols in batches():
-                    writer.writerows(csv_rows(cols))
+    with bar, TableWriter(out, header=header) as writer:
+        for cols in batches():
+            writer.write(cols)
     return out

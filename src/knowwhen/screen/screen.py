@@ -23,7 +23,7 @@ from ..data.fields import PADDED
 from ..distributed import Ranks
 from ..errors import ConfigError
 from ..precision import check_precision
-from ..tables import write_rows_csv
+from ..tables import TableWriter, read_batches, write_rows_csv
 from ..uncertainty.conformal import conformal_quantile
 from ..uncertainty.measures import SCORED_MEASURES, uncertainty_scores
 from .metadata import (PLATE, WELL, canonical_well, check_group_column, control_mask, split_key, well_keys,
@@ -32,7 +32,6 @@ from .picks import WellPicks
 from .power import plate_power
 from .qc import WellQC, qc_flags
 from .treatments import treatment_table
-from .tables import TableWriter, read_batches
 from .wells import HIT_COLUMNS, WellSums, plate_table, well_table
 
 log = logging.getLogger("knowwhen")
