@@ -19,7 +19,7 @@ def _batches():
 
 
 def test_kinds_come_from_content_not_names():
-    assert [column_kind(v) for v in _batches()[0].values()] == ["text", "number", "number", "bool", "text"]
+    assert [column_kind(v) for v in _batches()[0].values()] == ["text", "number", "int", "bool", "text"]
 
 
 def test_csv_and_parquet_hold_the_same_values(tmp_path):
@@ -29,7 +29,7 @@ def test_csv_and_parquet_hold_the_same_values(tmp_path):
                 writer.write(b)
     want = {k: np.concatenate([b[k] for b in _batches()]) for k in _batches()[0]}
     schema = pq.read_schema(tmp_path / "t.parquet")
-    assert [str(schema.field(k).type) for k in want] == ["string", "double", "double", "bool", "string"]
+    assert [str(schema.field(k).type) for k in want] == ["string", "double", "int64", "bool", "string"]
     got = next(read_batches(tmp_path / "t.parquet"))
     rows = list(csv.DictReader(open(tmp_path / "t.csv", encoding="utf-8")))
     for k, v in want.items():
@@ -37,6 +37,9 @@ def test_csv_and_parquet_hold_the_same_values(tmp_path):
             # 9 significant digits: a float32 comes back exactly from the CSV
             np.testing.assert_array_equal(np.array([r[k] for r in rows], float).astype(v.dtype), v)
             np.testing.assert_array_equal(got[k], v.astype(np.float64))
+        elif column_kind(v) == "int":   # whole numbers stay whole: "3", not "3.0"
+            assert [r[k] for r in rows] == [str(x) for x in v]
+            np.testing.assert_array_equal(got[k], v)
         else:
             assert [r[k] for r in rows] == [str(x) for x in v]
             assert list(got[k]) == list(v)

@@ -2,8 +2,8 @@
 files merged in order, dict rows as CSV, and Parquet tables read back in batches.
 
 One rule decides how a column is written, from its content: text (str or object arrays) as text, booleans as
-booleans (CSV: True/False), every other number as float64 (CSV: 9 significant digits, so that a float32 round-trips
-exactly and metrics recomputed from the file match)."""
+booleans (CSV: True/False), integers as int64 (object and image numbers stay whole), every other number as float64
+(CSV: 9 significant digits, so that a float32 round-trips exactly and metrics recomputed from the file match)."""
 from __future__ import annotations
 
 import csv
@@ -27,9 +27,9 @@ def table_format(path: Path) -> str:
 
 
 def column_kind(values) -> str:
-    """"text", "bool" or "number": how a column is written (module note)."""
+    """"text", "bool", "int" or "number": how a column is written (module note)."""
     kind = np.asarray(values).dtype.kind
-    return "text" if kind in "USO" else "bool" if kind == "b" else "number"
+    return {"U": "text", "S": "text", "O": "text", "b": "bool", "i": "int", "u": "int"}.get(kind, "number")
 
 
 def csv_rows(cols: dict[str, np.ndarray]):
@@ -105,7 +105,7 @@ def _arrow(values, kind: str):
 
     if kind == "text":
         return pa.array(np.asarray(values).tolist(), pa.string())
-    return pa.array(np.asarray(values, dtype=bool if kind == "bool" else np.float64))
+    return pa.array(np.asarray(values, dtype={"bool": bool, "int": np.int64}.get(kind, np.float64)))
 
 
 def write_part(path: Path, batches: Iterable[dict[str, np.ndarray]], header: list[str]) -> None:
@@ -151,6 +151,8 @@ def _numpy(column) -> np.ndarray:
         return np.asarray(column.to_pylist(), dtype=str)
     if pa.types.is_boolean(column.type):
         return column.to_numpy(zero_copy_only=False).astype(bool)
+    if pa.types.is_integer(column.type):
+        return column.to_numpy(zero_copy_only=False).astype(np.int64)
     return column.to_numpy(zero_copy_only=False).astype(np.float64)
 
 
