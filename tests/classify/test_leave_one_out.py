@@ -13,7 +13,7 @@ def test_leave_one_class_out_writes_a_table_and_resumes(tmp_path):
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(open(tmp_path / "nov" / "novelty.csv")))
-    assert {r["heldout_class"] for r in rows} == {"0", "5"} and len(rows) == 24  # 2 classes x 12 measures
+    assert {r["heldout_class"] for r in rows} == {"0", "5"} and len(rows) == 28  # 2 classes x 14 measures
     assert all(0 <= float(r["auroc"]) <= 1 for r in rows)
     assert "mean" in r.output and "novel = positive" in r.output
     before = (tmp_path / "nov" / "runs" / "0" / "model.safetensors").stat().st_mtime_ns

@@ -30,9 +30,9 @@ def test_feature_scores_do_not_depend_on_mc_and_fused_novelty_counts_by_hand(dig
     # novelty = Fisher's combination of the p-values of one measure per family against the validation reference,
     # counted by hand
     ref = run.reference
-    assert ref.fused == ("mutual_info_mc", "energy", "rel_mahalanobis", "knn")
+    assert ref.fused == ("mutual_info_mc", "energy", "mahalanobis_tie", "own_mahalanobis")
     r = runner.invoke(app, ["info", str(digits_run)])
-    assert "novelty fuses mutual_info_mc, energy, rel_mahalanobis, knn" in r.output, r.output
+    assert "novelty fuses mutual_info_mc, energy, mahalanobis_tie, own_mahalanobis" in r.output, r.output
     for row in mc[:5]:
         assert float(row["novelty"]) == pytest.approx(_fisher_by_hand(ref, row, ref.fused), rel=1e-4)
     assert set(ref) == {"p_max", "p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc", "variation_ratio_mc",
@@ -77,7 +77,7 @@ def test_a_reference_saved_before_the_families_keeps_fusing_every_measure(digits
         assert float(row["novelty"]) == pytest.approx(_fisher_by_hand(run.reference, row, every), rel=1e-4)
     r = runner.invoke(app, ["refit", str(old), "--parts", "reference", "--quiet"])
     assert r.exit_code == 0, r.output
-    assert kw.load_run(old).reference.fused == ("mutual_info_mc", "energy", "rel_mahalanobis", "knn")
+    assert kw.load_run(old).reference.fused == ("mutual_info_mc", "energy", "mahalanobis_tie", "own_mahalanobis")
     assert json.loads((old / "config.json").read_text())["reference"]["fused"] == list(kw.load_run(old).reference.fused)
 
 
@@ -98,7 +98,7 @@ def test_the_reference_file_records_its_fused_measures_once(digits_run):
 
     with safe_open(str(digits_run / "reference.safetensors"), "np") as f:
         metadata = f.metadata()
-    fused = ["mutual_info_mc", "energy", "rel_mahalanobis", "knn"]
+    fused = ["mutual_info_mc", "energy", "mahalanobis_tie", "own_mahalanobis"]
     assert json.loads(metadata["fused"]) == fused
     assert "fused" not in json.loads(metadata["info"])
     assert json.loads((digits_run / "config.json").read_text())["reference"]["fused"] == fused

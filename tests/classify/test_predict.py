@@ -15,7 +15,8 @@ def test_prediction_csv_has_one_row_per_image_with_probabilities(digits_run, tmp
     rows = list(csv.DictReader(open(out)))
     assert len(rows) == len(ds)
     assert list(rows[0])[:4] == ["id", "label", "pred", "p_max"]
-    assert list(rows[0])[4:] == ["energy", "mahalanobis", "rel_mahalanobis", "gauss_density", "knn", "novelty"] + [
+    assert list(rows[0])[4:] == ["energy", "mahalanobis", "rel_mahalanobis", "gauss_density", "knn",
+                                "mahalanobis_tie", "own_mahalanobis", "novelty"] + [
         f"prob_{c}" for c in "0123456789"]
     probs = np.array([[float(r[f"prob_{c}"]) for c in "0123456789"] for r in rows])
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-4)
@@ -52,7 +53,7 @@ def test_unlabelled_images_have_no_label_column(digits_run, tmp_path):
 
 
 CONTINUOUS = ("p_max", "p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc", "prob_3", "energy", "mahalanobis",
-              "rel_mahalanobis", "gauss_density", "knn", "novelty")
+              "rel_mahalanobis", "gauss_density", "knn", "mahalanobis_tie", "own_mahalanobis", "novelty")
 
 
 def test_mc_columns_and_batch_size_invariance(digits_run, tmp_path):
@@ -67,9 +68,9 @@ def test_mc_columns_and_batch_size_invariance(digits_run, tmp_path):
         rows = list(csv.DictReader(open(out)))
         tables[bs] = {col: np.array([float(r[col]) for r in rows]) for col in (*CONTINUOUS, "variation_ratio_mc")}
         tables[bs]["pred_mc"] = [r["pred_mc"] for r in rows]
-    assert list(rows[0])[:17] == ["id", "label", "pred", "p_max", "pred_mc", "p_max_mc", "sigma_mc", "entropy_mc",
+    assert list(rows[0])[:19] == ["id", "label", "pred", "p_max", "pred_mc", "p_max_mc", "sigma_mc", "entropy_mc",
                                   "mutual_info_mc", "variation_ratio_mc", "energy", "mahalanobis", "rel_mahalanobis",
-                                  "gauss_density", "knn", "novelty", "prob_0"]
+                                  "gauss_density", "knn", "mahalanobis_tie", "own_mahalanobis", "novelty", "prob_0"]
     a = tables[1000]
     for bs in (33, 7, 256):
         for col in CONTINUOUS:

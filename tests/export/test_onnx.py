@@ -64,7 +64,8 @@ def test_predict_with_the_exported_file_writes_predicts_columns(digits_run, tmp_
     assert r.exit_code == 0, r.output
     got, want = list(csv.DictReader(open(tmp_path / "o.csv"))), list(csv.DictReader(open(tmp_path / "p.csv")))
     assert list(got[0]) == [c for c in want[0] if c not in ("energy", "mahalanobis", "rel_mahalanobis",
-                                                             "gauss_density", "knn", "novelty")]
+                                                             "gauss_density", "knn", "mahalanobis_tie",
+                                                             "own_mahalanobis", "novelty")]
     assert [g["id"] for g in got] == [w["id"] for w in want] and [g["label"] for g in got] == [w["label"] for w in want]
     for col in ("p_max", "p_max_mc", "entropy_mc", "mutual_info_mc", "sigma_mc", "prob_3"):
         np.testing.assert_allclose([float(g[col]) for g in got], [float(w[col]) for w in want], atol=1e-4)

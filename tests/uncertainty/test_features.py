@@ -82,6 +82,35 @@ def test_gauss_density_equals_a_scipy_mixture(fitted):
                                rtol=1e-5)
 
 
+def test_mahalanobis_tie_equals_scipy(fitted):
+    _, _, scorer, test = fitted
+    vi = np.linalg.inv(scorer.shared)
+    d2 = np.sort([[mahalanobis(t, m, vi) ** 2 for m in scorer.means] for t in test], axis=1)
+    # a difference of two distances: the ridge (1e-6 of the variance) moves each by ~1e-5 of its size
+    np.testing.assert_allclose(scorer.scores(test, np.zeros((20, 3)))["mahalanobis_tie"], d2[:, 0] - d2[:, 1],
+                               rtol=0, atol=1e-5 * d2.max())
+
+
+def test_own_mahalanobis_uses_the_predicted_class_and_its_own_covariance(fitted):
+    _, _, scorer, test = fitted
+    logits = np.random.default_rng(5).normal(size=(20, 3))
+    predicted = logits.argmax(1)
+    expected = [mahalanobis(t, scorer.means[c], np.linalg.inv(scorer.per_class[c])) ** 2
+                for t, c in zip(test, predicted)]
+    np.testing.assert_allclose(scorer.scores(test, logits)["own_mahalanobis"], expected, rtol=1e-5)
+
+
+def test_own_mahalanobis_of_a_class_without_statistics_takes_the_nearest_class():
+    rng = np.random.default_rng(4)
+    f, y = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(8, 1, (40, 2))], np.array([0] * 40 + [2] * 40)
+    scorer = FeatureStats(3, 2).add(f, y, np.arange(80)).scorer(k=3)   # class 1 has no training images
+    x = np.array([[7.5, 8.0], [0.5, 0.0]])
+    got = scorer.scores(x, np.array([[0, 5, 0], [0, 5, 0]]))["own_mahalanobis"]  # both predicted as class 1
+    nearest = [mahalanobis(x[0], scorer.means[1], np.linalg.inv(scorer.per_class[1])) ** 2,   # row 1 is class 2
+               mahalanobis(x[1], scorer.means[0], np.linalg.inv(scorer.per_class[0])) ** 2]
+    np.testing.assert_allclose(got, nearest, rtol=1e-5)
+
+
 def test_knn_equals_scikit_learn_on_normalised_features(fitted):
     f, _, scorer, test = fitted
     unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
@@ -128,8 +157,10 @@ def test_p_values_and_fusion_by_hand():
     # at a reference score: (1 + #{ref >= s}) / (n + 1); between two, linear; below the smallest, 1
     np.testing.assert_allclose(empirical_p_values(ref, [0.05, 0.2, 0.25, 0.35, 0.4]),
                                [5 / 5, 4 / 5, 3.5 / 5, 2.5 / 5, 2 / 5])
-    # beyond the largest reference: an exponential tail from its value 2/5, beta = mean excess of the top two
-    np.testing.assert_allclose(empirical_p_values(ref, [0.41, 0.9]), 2 / 5 * np.exp(-np.array([0.01, 0.5]) / 0.05))
+    # beyond the largest reference: an exponential tail from its value 2/5, beta = mean excess of the top two, down to
+    # the floor 1 / ((n + 1) 100) = 0.002 (0.9 would be 1.8e-5 unbounded)
+    np.testing.assert_allclose(empirical_p_values(ref, [0.41, 0.5, 0.9]),
+                               [2 / 5 * np.exp(-0.01 / 0.05), 2 / 5 * np.exp(-0.1 / 0.05), 1 / 500])
     # tied reference scores count once as a knot, with all their images: 0.2 holds 3 of 4 scores >= it
     np.testing.assert_allclose(empirical_p_values([0.1, 0.2, 0.2, 0.3], [0.2, 0.25]), [4 / 5, 3 / 5])
     p1, p2 = np.array([0.2, 1.0]), np.array([0.5, 1.0])
@@ -151,3 +182,18 @@ def test_p_values_are_continuous_and_never_below_the_step_p_value():
     nudged = empirical_p_values(ref, s * (1 + 2 ** -23))
     assert np.abs(nudged - p).max() < 1e-4 < 1 / (len(ref) + 1)
     assert np.all(np.diff(p) <= 1e-15)  # monotone: a higher score never gets a larger p
+
+
+def test_no_family_exceeds_the_tail_bound():
+    """Each family's -log10 p is at most log10(n + 1) + TAIL_DECADES, however far a score goes; below that the
+    tail still orders the scores."""
+    from knowwhen.uncertainty.fusion import TAIL_DECADES
+
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=300)
+    far = np.array([4.0, 5.0, 50.0, 1e6, np.finfo(float).max])
+    p = empirical_p_values(ref, far)
+    bound = np.log10(len(ref) + 1) + TAIL_DECADES
+    assert (-np.log10(p) <= bound + 1e-12).all()
+    assert -np.log10(p[-1]) == pytest.approx(bound)
+    assert p[0] > p[1]  # just beyond the references the tail still ranks

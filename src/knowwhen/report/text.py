@@ -22,6 +22,7 @@ def format_summary(summary: dict) -> str:
         lines.append(f"  {'measure':<20}{'AUROC':>8}{'AUPR':>8}{'FPR95':>8}")
         lines += [f"  {r['measure']:<20}{r['auroc']:>8.3f}{r['aupr']:>8.3f}{r['fpr_at_95_tpr']:>8.3f}"
                   for r in nov["measures"]]
+        lines += _default_vs_p_max(nov["measures"])
     lines.append("selective prediction (accuracy of the kept images):")
     lines.append(f"  {'measure':<20}{'@90%':>8}{'@80%':>8}{'AURC':>8}")
     lines += [f"  {r['measure']:<20}{r['accuracy_at_90']:>8.3f}{r['accuracy_at_80']:>8.3f}{r['aurc']:>8.4f}"
@@ -36,6 +37,24 @@ def format_summary(summary: dict) -> str:
         if c.get("note"):
             lines.append(f"  note: {c['note']}")
     return "\n".join(lines)
+
+
+NEAR_P_MAX = 0.03  # how close to the free baseline p_max the default score is expected to stay (docs/results.md)
+
+
+def _default_vs_p_max(rows: list[dict]) -> list[str]:
+    """One line: the default score `novelty` against `p_max`, the baseline that costs nothing, and plainly why when
+    it is behind by more than NEAR_P_MAX."""
+    auroc = {r["measure"]: r["auroc"] for r in rows}
+    if "novelty" not in auroc or "p_max" not in auroc:
+        return []
+    gap = auroc["novelty"] - auroc["p_max"]
+    verdict = (f"ahead by {gap:.3f}" if gap > 0 else f"within {NEAR_P_MAX} (behind by {-gap:.3f})"
+               if gap >= -NEAR_P_MAX else
+               f"behind by {-gap:.3f}: the novel images sit among a known class's features here, where only the "
+               "classifier's own doubt sees them (docs/results.md)")
+    return [f"  the default `novelty` vs the free baseline `p_max`: {auroc['novelty']:.3f} vs {auroc['p_max']:.3f}, "
+            + verdict]
 
 
 def epoch_number(metrics: dict) -> int | str:

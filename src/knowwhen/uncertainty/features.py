@@ -9,6 +9,9 @@ compared with those of the training images. Every score is oriented higher = mor
 |                 | class less that to one Gaussian of all training features (Ren et al. 2021, "relative Mahalanobis")  |
 | `gauss_density` | -log sum_k pi_k N(f; mu_k, S_k), one Gaussian per class (DDU, Mukhoti et al. 2023)              |
 | `knn`           | distance to the k-th nearest L2-normalised training feature (Sun et al. 2022)                  |
+| `mahalanobis_tie` | d1 - d2, d1 <= d2 the two smallest squared distances (f - mu_k)' S^-1 (f - mu_k): 0 when f lies |
+|                 | as close to a second class as to its nearest, very negative deep inside one class             |
+| `own_mahalanobis` | (f - mu_c)' S_c^-1 (f - mu_c), c = argmax_k z_k the predicted class, S_c its own (shrunk) covariance |
 
 The statistics come from running sums (`FeatureStats`), so the training set never has to fit in memory; the
 kNN bank is a seeded sample of at most BANK_SIZE training images. S_k is shrunk towards S with the weight of
@@ -19,6 +22,11 @@ mu_0)' (within- plus between-class covariance), so runs saved before it gain the
 is there: features that every class shares (stroke thickness, overall size) inflate every class distance alike;
 subtracting the background distance cancels them, and on classes close to a known one (a held-out Pullover
 among Coats and Shirts) plain `mahalanobis` falls below chance while the relative one does not.
+Why `mahalanobis_tie` and `own_mahalanobis`: a new phenotype that resembles known ones lies between them, not far
+from all of them, so every distance to the nearest class stays small; the tie sees "between two classes" in feature
+space (as p_max does in the softmax, but from the training statistics), and the predicted class's own covariance sees
+an image that its class's shape does not allow. They are the members of the fused `novelty` that see look-alike
+classes (benchmarks/novelty_fashion_mnist.py, docs/results.md).
 """
 from __future__ import annotations
 
@@ -191,12 +199,28 @@ class FeatureScorer:
         """{score name: (n,) values} for features (n, D) and dropout-off logits (n, K)."""
         f = torch.as_tensor(np.asarray(features), dtype=torch.float64)
         out = {"energy": -torch.logsumexp(torch.as_tensor(np.asarray(logits), dtype=torch.float64), 1).numpy()}
-        nearest_sq = self._class_sq_distances(f).min(1).values
+        sq = self._class_sq_distances(f)                                                      # (n, K)
+        two = sq.topk(min(2, len(self.means)), dim=1, largest=False).values
+        nearest_sq = two[:, 0]
         out["mahalanobis"] = nearest_sq.sqrt().numpy()
         out["rel_mahalanobis"] = (nearest_sq - self._background_sq_distance(f)).numpy()
-        out["gauss_density"] = self._gauss_density(f)
+        # one class only: no second class to tie with, so the tie is -inf (never novel by it)
+        out["mahalanobis_tie"] = (nearest_sq - two[:, 1]).numpy() if two.shape[1] > 1 else np.full(len(f), -np.inf)
+        own_sq = self._own_class_sq_distances(f)                                             # (K, n)
+        out["gauss_density"] = (-torch.logsumexp(self._class_log_norm[:, None] - 0.5 * own_sq, 0)).numpy()
+        predicted = self._row_of_class(np.asarray(logits).argmax(1), sq.argmin(1))
+        out["own_mahalanobis"] = own_sq[predicted, torch.arange(len(f))].numpy()
         out["knn"] = self._knn(f.float())
         return out
+
+    def _row_of_class(self, predicted: np.ndarray, nearest: torch.Tensor) -> torch.Tensor:
+        """The row of `means` of each predicted class; for a class without training images (no statistics), the
+        row of the nearest class by `mahalanobis` (`nearest`)."""
+        classes = np.arange(len(self.means)) if self.classes is None else np.asarray(self.classes)
+        row = np.full(max(int(classes.max()), int(np.max(predicted, initial=0))) + 1, -1)
+        row[classes] = np.arange(len(classes))
+        rows = torch.from_numpy(row[np.asarray(predicted)])
+        return torch.where(rows >= 0, rows, nearest)
 
     def _class_sq_distances(self, f: torch.Tensor) -> torch.Tensor:
         """(n, K) squared Mahalanobis distances to the class means under the shared covariance:
@@ -209,11 +233,11 @@ class FeatureScorer:
         z = torch.linalg.solve_triangular(self._background_chol, (f - self._background_mean).T, upper=False)
         return z.square().sum(0)
 
-    def _gauss_density(self, f: torch.Tensor) -> np.ndarray:
-        """-log sum_k prior_k N(f; mu_k, Sigma_k), with every class's whitening in one batched product."""
+    def _own_class_sq_distances(self, f: torch.Tensor) -> torch.Tensor:
+        """(K, n) squared Mahalanobis distances to each class mean under that class's own covariance, with every
+        class's whitening in one batched product; `gauss_density` is -log sum_k prior_k N(f; mu_k, S_k) of them."""
         z = self._class_inv @ f.T - self._class_white_means[:, :, None]                         # (K, D, n)
-        logs = self._class_log_norm[:, None] - 0.5 * z.square().sum(1)                          # (K, n)
-        return (-torch.logsumexp(logs, 0)).numpy()
+        return z.square().sum(1)
 
     def _knn(self, f: torch.Tensor, chunk: int = 256) -> np.ndarray:
         if not len(self._bank):

@@ -24,7 +24,8 @@ import numpy as np
 
 MEASURES = ("p_max", "p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc", "variation_ratio_mc")
 # Scores in the network's feature space (`knowwhen.uncertainty.features`), higher = more novel.
-FEATURE_SCORES = ("energy", "mahalanobis", "rel_mahalanobis", "gauss_density", "knn")
+FEATURE_SCORES = ("energy", "mahalanobis", "rel_mahalanobis", "gauss_density", "knn", "mahalanobis_tie",
+                  "own_mahalanobis")
 # What evaluations score as doubt, where present: the MC measures, the feature scores, the fused `novelty`
 # (`knowwhen.uncertainty.fusion`) and `set_size` (classes in a conformal set).
 SCORED_MEASURES = (*MEASURES, *FEATURE_SCORES, "novelty", "set_size")
