@@ -34,3 +34,16 @@ def test_unknown_and_missing_keys_in_json(tmp_path):
     path.write_text(json.dumps({"data": {"source": "digits", "holdout_classes": ["3"]}, "epochs": 2}))
     cfg = load_train_config(path)
     assert cfg.epochs == 2 and cfg.data.holdout_classes == ("3",)
+
+
+def test_options_objects_are_built_with_keywords_only():
+    """Options cross layer boundaries by name: a positional value (which field was it?) is refused."""
+    import knowwhen as kw
+    from knowwhen.data import FieldOptions
+    from knowwhen.screen import ScreenOptions
+
+    for cls, first in ((kw.PredictOptions, 100), (ScreenOptions, 100), (kw.ConformalOptions, "aps"),
+                       (FieldOptions, "Nuclei.csv")):
+        with pytest.raises(TypeError):
+            cls(first)
+    assert kw.PredictOptions(mc=100).mc == 100

@@ -102,7 +102,7 @@ def test_sets_match_an_independent_fit_on_the_saved_calibration(cal_run, tmp_pat
     run = kw.load_run(out)
     sub = ds.subset(np.arange(300))
     kw.write_predictions(run, sub, tmp_path / "p.csv", kw.PredictOptions(mc=MC, progress=False, part_size=120,
-                                                                         conformal=ConformalOptions("lac", 0.2)))
+                                                                         conformal=ConformalOptions(method="lac", alpha=0.2)))
     rows = list(csv.DictReader(open(tmp_path / "p.csv")))
     cal = load_calibration(run)
     clf = ConformalClassifier("lac", 0.2).fit(cal.probs["mc"], cal.labels, cal.keys)
@@ -121,7 +121,7 @@ def test_an_image_gets_its_aps_set_wherever_it_sits(cal_run, tmp_path):
     """The APS uniform is keyed by the image's id, not its row: the same images in reverse order get the same sets."""
     out, ds = cal_run
     run, idx = kw.load_run(out), np.arange(200)
-    opts = kw.PredictOptions(mc=MC, progress=False, conformal=ConformalOptions("aps", 0.1))
+    opts = kw.PredictOptions(mc=MC, progress=False, conformal=ConformalOptions(method="aps", alpha=0.1))
     kw.write_predictions(run, ds.subset(idx), tmp_path / "a.csv", opts)
     kw.write_predictions(run, ds.subset(idx[::-1].copy()), tmp_path / "b.csv", opts)
     a = {r["id"]: r["set"] for r in csv.DictReader(open(tmp_path / "a.csv"))}

@@ -63,7 +63,7 @@ def test_mc_columns_and_batch_size_invariance(digits_run, tmp_path):
     run, ds = kw.load_run(digits_run), kw.open_dataset("digits")
     tables = {}
     for bs in (1000, 33, 7, 256):
-        out = kw.write_predictions(run, ds, tmp_path / f"{bs}.csv", kw.PredictOptions(20, 1, batch_size=bs,
+        out = kw.write_predictions(run, ds, tmp_path / f"{bs}.csv", kw.PredictOptions(mc=20, seed=1, batch_size=bs,
                                                                                    progress=False))
         rows = list(csv.DictReader(open(out)))
         tables[bs] = {col: np.array([float(r[col]) for r in rows]) for col in (*CONTINUOUS, "variation_ratio_mc")}

@@ -32,7 +32,7 @@ PROBS = ("softmax", "mc")
 SET_COLUMNS = ("set", "set_size", "set_flag")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ConformalOptions:
     """How `predict` / `evaluate` build prediction sets.
 

@@ -27,7 +27,7 @@ log = logging.getLogger("knowwhen")
 MC_COLUMNS = ("pred_mc", "p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc", "variation_ratio_mc")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PredictOptions:
     """How `write_predictions` predicts.
 

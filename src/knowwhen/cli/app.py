@@ -188,4 +188,5 @@ def conformal_options(method: Optional[str], alpha: Optional[float], by_class: b
             raise ConfigError("--alpha, --by-class, --conformal-probs and --max-set-size set up conformal sets: add "
                               "--conformal aps (or lac, raps).")
         return None
-    return ConformalOptions(method, 0.1 if alpha is None else alpha, by_class, probs, max_size)
+    return ConformalOptions(method=method, alpha=0.1 if alpha is None else alpha, by_class=by_class, probs=probs,
+                            max_size=max_size)

@@ -31,7 +31,7 @@ EDGES = ("pad", "skip")
 PADDED = "crop_padded"  # the per-cell column: True where the crop reached beyond the field and was padded
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FieldOptions:
     """How cells are cut from fields.
 

@@ -39,7 +39,7 @@ PICKS = "picks.json"  # per well, its most novel and most confident cells (for t
 PREDICTIONS = ".predictions.parquet"  # every cell's predictions, kept for recounting with other settings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ScreenOptions:
     """How `screen_run` screens.
 
