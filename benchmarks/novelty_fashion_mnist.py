@@ -18,8 +18,8 @@ experiment is resumable with --out.
 With --ensemble M every run is a deep ensemble of M members (results in novelty_fashion_mnist_ensemble<M>.json;
 --mc 0 is the plain deep ensemble, its M members' outputs the samples of every measure).
 Another --model than cnn or --epochs than 2 writes novelty_fashion_mnist[_<model>][_ensemble<M>]_epochs<E>.json.
-Run: .venv/bin/python benchmarks/novelty_fashion_mnist.py [--model cnn] [--epochs 2] [--mc 100] [--ensemble 5] [--seed 0]
-     [--out /tmp/nov]
+Run: .venv/bin/python benchmarks/novelty_fashion_mnist.py [--model cnn] [--epochs 2] [--mc 100] [--ensemble 5]
+     [--seed 0] [--out /tmp/nov]
 """
 from __future__ import annotations
 

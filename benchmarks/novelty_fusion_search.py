@@ -167,7 +167,8 @@ def main() -> None:
              for s in subsets}
     frontier = {}
     for bound in (-0.01, -0.02, -0.03, -0.04, -0.06, -0.08):
-        ok = {k: v for k, v in fused.items() if v["worst_margin_vs_p_max"] >= bound and v["far_digits_mean"] >= FAR_TARGET}
+        ok = {k: v for k, v in fused.items()
+              if v["worst_margin_vs_p_max"] >= bound and v["far_digits_mean"] >= FAR_TARGET}
         if ok:
             best = max(ok, key=lambda k: ok[k]["mean"])
             frontier[str(bound)] = {"fusion": best, **{k: ok[best][k] for k in ("mean", "worst_margin_vs_p_max",

@@ -9,11 +9,12 @@ batch size, another CPU's kernels) moves its p-value by as little, not by a whol
 reference score u_max the count is 0 and the step p-value would stay at its floor however far the score goes, so
 that ranks among images beyond every known one are kept; there the tail is extrapolated as an exponential from the
 value at u_max, p(s) = p(u_max) exp(-(s - u_max) / beta), beta the mean excess of the top 10% of the references over
-their smallest (peaks over a threshold), and bounded below: p >= p(u_max) 10^-TAIL_DECADES = 1 / ((n + 1)
-10^TAIL_DECADES), so that one score far out of range cannot outvote the others without limit (each family's -log10 p
-is at most log10(n + 1) + TAIL_DECADES; 5.7 for 5,400 references). Below the smallest reference score p = 1. Scores are oriented higher = more novel. Combined by Fisher's method, -2 sum_i ln p_i, reported as
--log10 of its chi-square (2m degrees of freedom) tail, or by the smallest p-value with Bonferroni's correction,
--log10 min(1, m min_i p_i). The scores are dependent, so neither is an exact p-value; both are monotone scores
+their smallest (peaks over a threshold), and bounded below: p >= 1 / ((n + 1) 10^TAIL_DECADES), TAIL_DECADES
+decades below the smallest conformal p-value, so that one score far out of range cannot outvote the others without
+limit (each family's -log10 p is at most log10(n + 1) + TAIL_DECADES; 5.7 for 5,400 references). Below the smallest
+reference score p = 1. Scores are oriented higher = more novel. Combined by Fisher's method, -2 sum_i ln p_i,
+reported as -log10 of its chi-square (2m degrees of freedom) tail, or by the smallest p-value with Bonferroni's
+correction, -log10 min(1, m min_i p_i). The scores are dependent, so neither is an exact p-value; both are monotone scores
 (higher = more novel).
 """
 from __future__ import annotations
