@@ -139,8 +139,7 @@ def _aurocs(e: dict, score: np.ndarray) -> tuple[float, float]:
     return novelty_metrics(known, t[e["novel"]]).auroc, novelty_metrics(known, f).auroc
 
 
-def _row(runs: dict, per_class: dict[str, tuple[float, float]]) -> dict:
-    p_max = {c: _aurocs(e, e["scores"]["p_max"])[0] for c, e in runs.items()}
+def _row(runs: dict, per_class: dict[str, tuple[float, float]], p_max: dict[str, float]) -> dict:
     margins = {c: per_class[c][0] - p_max[c] for c in runs}
     return {"per_class": {c: round(v[0], 4) for c, v in per_class.items()},
             "mean": round(float(np.mean([v[0] for v in per_class.values()])), 4),
@@ -159,11 +158,13 @@ def main() -> None:
     runs = _experiment(Path(args.out), open_dataset("fashion-mnist"),
                        kw.dataset_from_arrays(_digits_28(), name="digits-28x28"))
     first = next(iter(runs.values()))
+    p_max = {c: _aurocs(e, e["scores"]["p_max"])[0] for c, e in runs.items()}   # once, not per score and subset
     single = {name: _row(runs, {c: _aurocs(e, -np.log(np.maximum(e["pv"][name], 1e-300)) if "|" in name
-                                           else e["scores"][name]) for c, e in runs.items()})
+                                           else e["scores"][name]) for c, e in runs.items()}, p_max)
               for name in first["pv"]}
     subsets = [s for k in range(2, args.size + 1) for s in itertools.combinations(POOL, k)]
-    fused = {"+".join(s): _row(runs, {c: _aurocs(e, combined_score([e["pv"][m] for m in s])) for c, e in runs.items()})
+    fused = {"+".join(s): _row(runs, {c: _aurocs(e, combined_score([e["pv"][m] for m in s])) for c, e in runs.items()},
+                               p_max)
              for s in subsets}
     frontier = {}
     for bound in (-0.01, -0.02, -0.03, -0.04, -0.06, -0.08):
@@ -176,14 +177,13 @@ def main() -> None:
     write_result(args.name, {"runs": args.out, "classes": list(runs), "pool": list(POOL), "largest_subset": args.size,
                              "convention": "novel = positive class; higher score = more novel",
                              "single_scores": single, "frontier_far_ge_0.97": frontier,
-                             "nested_choice": _nested(runs, fused), "fusions": fused,
+                             "nested_choice": _nested(runs, fused, p_max), "fusions": fused,
                              "minutes": round((time.perf_counter() - start) / 60, 1)})
 
 
-def _nested(runs: dict, fused: dict) -> dict:
+def _nested(runs: dict, fused: dict, p_max: dict[str, float]) -> dict:
     """For each class c, the subset chosen on the other classes only (the best mean among those within WITHIN of
     p_max on each and >= FAR_TARGET on far digits, else the best worst margin), scored on c."""
-    p_max = {c: _aurocs(e, e["scores"]["p_max"])[0] for c, e in runs.items()}
     chosen = {}
     for c in runs:
         others = [o for o in runs if o != c]

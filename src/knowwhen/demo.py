@@ -33,7 +33,8 @@ def run_demo(out: str | Path, epochs: int = 3, max_minutes: float = 4.0, mc: int
                          max_minutes=max_minutes, progress=progress, calibration_mc=mc)
     run = load_run(train(config, out / "run", dataset=ds, overwrite=True))
     echo(f"MC dropout with {mc} passes on the test images and the held-out class, with 90% conformal sets")
-    summary = evaluate_run(run, ds, out / "eval", mc=mc, progress=progress, conformal=ConformalOptions(method="aps", alpha=0.1))
+    summary = evaluate_run(run, ds, out / "eval", mc=mc, progress=progress,
+                           conformal=ConformalOptions(method="aps", alpha=0.1))
     build_report(out / "eval", network=run)
     return {"dataset": name, "held_out": held_out, "run": str(run.path), "eval": str(out / "eval"), **summary}
 

@@ -162,6 +162,8 @@ def calibrate(
 
     Example: knowwhen conformal runs/deeploc plate7_controls.h5 --mc 100
     """
+    import dataclasses
+
     from ..classify import load_run
     from ..classify.sets import ConformalOptions, calibrate_run, run_sets
     from ..uncertainty.conformal import METHODS
@@ -169,14 +171,14 @@ def calibrate(
     if method not in METHODS:  # checked before the calibration is computed and saved
         raise ConfigError(f"--method {method!r}: use one of {', '.join(METHODS)}.")
     alpha = 0.1 if alpha is None else alpha
-    ConformalOptions(method=method, alpha=alpha, by_class=by_class)
+    options = ConformalOptions(method=method, alpha=alpha, by_class=by_class)  # checked before the calibration too
     loaded = load_run(run)
     cal = calibrate_run(loaded, open_data(data, fmt, option, skip_bad), mc, seed, batch_size, not quiet,
                         allow_training_images)
     typer.echo(f"calibrated {run} on {cal.info['images']} images of {cal.info['source']} "
                f"(softmax{' and the MC mean of ' + str(mc) + ' passes' if mc else ''})")
     for probs in cal.probs:
-        sets = run_sets(loaded, ConformalOptions(method=method, alpha=alpha, by_class=by_class, probs=probs), mc or None, seed)
+        sets = run_sets(loaded, dataclasses.replace(options, probs=probs), mc or None, seed)
         t = sets.describe()["threshold"]
         shown = f"{t:.4g}" if isinstance(t, float) else "per class " + ", ".join(f"{v:.4g}" for v in t)
         typer.echo(f"  {method} on {probs}, alpha {alpha:g}: threshold {shown}")
