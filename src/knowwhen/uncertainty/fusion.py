@@ -57,7 +57,8 @@ def empirical_p_values(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
     beta = float(np.mean(top - top[0])) if len(ref) > 1 else 0.0
     beyond = s > knots[-1]
     if beta > 0 and beyond.any():
-        p[beyond] = np.maximum(at_knot[-1] * np.exp(-(s[beyond] - knots[-1]) / beta), tail_floor(len(ref)))
+        with np.errstate(over="ignore"):   # a score near the largest float: exp(-inf) = 0, then the floor
+            p[beyond] = np.maximum(at_knot[-1] * np.exp(-(s[beyond] - knots[-1]) / beta), tail_floor(len(ref)))
     return p
 
 
