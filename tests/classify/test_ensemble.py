@@ -16,7 +16,7 @@ from knowwhen.cli import app
 from knowwhen.errors import CheckpointError, ConfigError
 from knowwhen.models import Ensemble
 from knowwhen.uncertainty import MCDropout
-from knowwhen.uncertainty.ensemble import member_seed
+from knowwhen.uncertainty.ensemble_mc import member_seed
 
 
 def _config(**changes):
@@ -45,8 +45,8 @@ def test_an_ensemble_of_one_member_predicts_exactly_as_the_network_alone(digits_
     run = kw.load_run(digits_run)
     one = dataclasses.replace(run, model=Ensemble([run.model]))
     ds, _ = _images(200)
-    alone = list(kw.predict_dataset(run, ds, mc=20, progress=False, keep_passes=True))
-    ensemble = list(kw.predict_dataset(one, ds, mc=20, progress=False, keep_passes=True))
+    alone = list(kw.predict_dataset(run, ds, kw.run_engine(run, 20), progress=False, keep_passes=True))
+    ensemble = list(kw.predict_dataset(one, ds, kw.run_engine(one, 20), progress=False, keep_passes=True))
     for a, b in zip(alone, ensemble):
         np.testing.assert_array_equal(a.logits, b.logits)
         np.testing.assert_array_equal(a.passes, b.passes)
@@ -70,7 +70,8 @@ def test_without_mc_the_samples_are_the_members_softmax_outputs(ensemble_run):
     run = kw.load_run(ensemble_run)
     members = [kw.load_run(ensemble_run / "members" / m) for m in ("0", "1")]
     ds, images = _images()
-    batches = list(kw.predict_dataset(run, ds, mc=None, progress=False, use_temperature=False))
+    batches = list(kw.predict_dataset(run, ds, kw.run_engine(run, None, use_temperature=False), progress=False,
+                                      use_temperature=False))
     p = np.stack([kw.predict_proba(m, images, use_temperature=False) for m in members]).astype(np.float64)
     mean = p.mean(0)
     np.testing.assert_allclose(_all(batches, "probs_mc"), mean, atol=1e-6)
@@ -87,8 +88,8 @@ def test_without_mc_the_samples_are_the_members_softmax_outputs(ensemble_run):
 def test_with_mc_the_samples_are_every_pass_of_every_member_with_its_own_masks(ensemble_run):
     run = kw.load_run(ensemble_run)
     ds, images = _images(100)
-    batches = list(kw.predict_dataset(run, ds, mc=7, seed=3, progress=False, use_temperature=False,
-                                      keep_passes=True))
+    batches = list(kw.predict_dataset(run, ds, kw.run_engine(run, 7, seed=3, use_temperature=False), progress=False,
+                                      use_temperature=False, keep_passes=True))
     passes = np.concatenate([b.passes for b in batches], axis=1)
     assert passes.shape == (14, 100, 10)
     x = run.preprocess(images)

@@ -13,7 +13,7 @@ from ..data.normalize import Normalizer
 from ..errors import CheckpointError, KnowwhenError
 from ..models import Ensemble, create_model, model_summary
 from ..training.rundir import CONFIG, config_field, load_weights, read_config
-from ..uncertainty.ensemble import samples_per_image
+from ..uncertainty.ensemble_mc import samples_per_image
 from ..uncertainty.features import FeatureScorer
 from .features import load_features, load_reference
 

@@ -11,7 +11,7 @@ from ..data import ImageDataset
 from ..data.splits import Split
 from ..evaluation import TemperatureScaler, expected_calibration_error, softmax
 from ..evaluation.calibration import fit_mc_temperature, mc_mean_nll
-from ..uncertainty.ensemble import mc_engine
+from ..uncertainty.ensemble_mc import mc_engine
 from .run import Run
 
 log = logging.getLogger("knowwhen")

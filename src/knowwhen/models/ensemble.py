@@ -2,7 +2,7 @@
 
 `Ensemble(x)` returns the mean of the members' logits, the ensemble's single deterministic output (its softmax
 columns and the temperature use it). The members' spread is what the ensemble knows beyond one network: MC
-prediction (`knowwhen.uncertainty.ensemble`) treats every pass of every member as one sample.
+prediction (`knowwhen.uncertainty.ensemble_mc`) treats every pass of every member as one sample.
 """
 from __future__ import annotations
 

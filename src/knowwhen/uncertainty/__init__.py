@@ -1,7 +1,7 @@
 """The one MC-dropout engine (images and sequences), the uncertainty measures computed from its passes, and
 conformal prediction sets."""
 from .conformal import ConformalClassifier, class_scores, conformal_quantile
-from .ensemble import EnsembleMC, mc_engine, samples_per_image
+from .ensemble_mc import EnsembleMC, mc_engine, samples_per_image
 from .mc import MaskSource, MCDropout, dropout_sites, masks_applied
 from .measures import (CONFIDENCE_MEASURES, MEASURES, MCSums, entropy, measures_from_passes, measures_from_sums,
                        uncertainty_scores)
