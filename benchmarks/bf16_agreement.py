@@ -33,7 +33,7 @@ def main() -> None:
     aurocs, rows, seconds = {}, {}, {}
     for precision in ("fp32", "bf16"):
         t0 = time.perf_counter()
-        m = kw.evaluate_run(run, ds, work / precision, mc=100, progress=False, report=False, precision=precision)
+        m = kw.evaluate_run(run, ds, work / precision, kw.EvaluateOptions(mc=100, progress=False, precision=precision))
         seconds[precision] = round(time.perf_counter() - t0, 1)
         aurocs[precision] = {r["measure"]: r["auroc"] for r in m["novelty"]["measures"]}
         rows[precision] = list(csv.DictReader(open(work / precision / "predictions.csv")))

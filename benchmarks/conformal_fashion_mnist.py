@@ -49,7 +49,8 @@ def _test_probs(run, ds, mc: int) -> dict:
     novel = split.novel[ds.split[split.novel] == "test"] if ds.split is not None else split.novel
     idx = np.sort(np.concatenate([split.test, novel]))   # the order predict_dataset yields (subset sorts)
     softmax, mean = [], []
-    for b in kw.predict_dataset(run, ds.subset(idx), 1000, False, mc=mc, seed=0):
+    for b in kw.predict_dataset(run, ds.subset(idx), kw.run_engine(run, mc, seed=0), batch_size=1000,
+                                progress=False):
         softmax.append(b.probs)
         mean.append(b.measures["probs_mc"])
     y = split.label_map[ds.labels[idx]]                    # -1 for the held-out class

@@ -35,7 +35,8 @@ def main() -> None:
     out = dict(zip(names, session.run(None, {"images": x})))
     onnx_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    batches = list(kw.predict_dataset(run, ds.subset(idx), 512, False, mc=args.mc, seed=0))
+    batches = list(kw.predict_dataset(run, ds.subset(idx), kw.run_engine(run, args.mc, seed=0), batch_size=512,
+                                    progress=False))
     predict_s = time.perf_counter() - t0
     ref = {k: np.concatenate([b.measures[k] for b in batches]) for k in batches[0].measures}
     ref["probs"] = np.concatenate([b.probs for b in batches])

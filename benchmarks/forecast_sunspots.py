@@ -27,6 +27,7 @@ from knowwhen import ModelConfig
 from knowwhen.forecast import metrics as M
 from knowwhen.config import ForecastConfig, SeriesConfig
 from knowwhen.forecast.evaluate import evaluate_forecaster
+from knowwhen.forecast.sampling import ForecastOptions
 from knowwhen.forecast.run import load_forecaster
 from knowwhen.data.series import make_windows, open_series
 from knowwhen.forecast.train import train_forecaster
@@ -101,8 +102,8 @@ def main() -> None:
                 start = time.perf_counter()
                 run = load_forecaster(train_forecaster(cfg, f"{tmp}/{name}{transform}{seed}"))
                 seconds = time.perf_counter() - start
-                s = evaluate_forecaster(run, f"{tmp}/{name}{transform}{seed}-eval", passes=args.passes, seed=seed,
-                                        progress=False, report=False)
+                s = evaluate_forecaster(run, f"{tmp}/{name}{transform}{seed}-eval",
+                                        options=ForecastOptions(passes=args.passes, seed=seed, progress=False))
                 per_seed.append({**{k: s["model"][k] for k in KEYS}, "train_seconds": round(seconds, 1),
                                  "best_epoch": run.metrics["best_epoch"]})
                 print(name, transform, seed, per_seed[-1], flush=True)

@@ -102,7 +102,7 @@ def _extra(out: str, classes: list[str], mc: int) -> tuple[dict, dict]:
         values = {m: cols[m].astype(float) for m in measures}
         known, novel = np.isin(cols["label"], run.class_names), cols["label"] == cls
         fusions[cls] = _fusion_aurocs(run, {m: v[known | novel] for m, v in values.items()}, novel[known | novel])
-        batches = list(kw.predict_dataset(run, digits, 1000, False, mc=mc or None))
+        batches = list(kw.predict_dataset(run, digits, kw.run_engine(run, mc or None), batch_size=1000, progress=False))
         far_values = {m: np.concatenate([b.measures[m] for b in batches]) for m in measures}
         both = {m: np.concatenate([values[m][known], far_values[m]]) for m in measures}
         is_far = np.r_[np.zeros(known.sum(), bool), np.ones(len(digits), bool)]

@@ -48,7 +48,7 @@ WITHIN, FAR_TARGET = 0.03, 0.97
 def _network_outputs(run, ds) -> dict:
     """Dropout-off logits and features, and the MC measures (T = 100, seed 0), of every image of ds."""
     out = {"logits": [], "features": [], **{m: [] for m in MC}}
-    for b in kw.predict_dataset(run, ds, 1000, False, mc=100, seed=0):
+    for b in kw.predict_dataset(run, ds, kw.run_engine(run, 100, seed=0), batch_size=1000, progress=False):
         out["logits"].append(b.logits)
         for m in MC:
             out[m].append(b.measures[m])

@@ -43,7 +43,7 @@ def test_options_objects_are_built_with_keywords_only():
     from knowwhen.screen import ScreenOptions
 
     for cls, first in ((kw.PredictOptions, 100), (ScreenOptions, 100), (kw.ConformalOptions, "aps"),
-                       (FieldOptions, "Nuclei.csv")):
+                       (FieldOptions, "Nuclei.csv"), (kw.EvaluateOptions, 100)):
         with pytest.raises(TypeError):
             cls(first)
     assert kw.PredictOptions(mc=100).mc == 100

@@ -17,7 +17,7 @@ def run_demo(out: str | Path, epochs: int = 3, max_minutes: float = 4.0, mc: int
 
     Fashion-MNIST holds out "Shirt" (the class the course's network finds hardest); digits holds out "9".
     """
-    from .classify import ConformalOptions, evaluate_run, load_run, train
+    from .classify import ConformalOptions, EvaluateOptions, evaluate_run, load_run, train
     from .report.build import build_report
     from .config import DataConfig, ModelConfig, TrainConfig
     from .data import open_dataset
@@ -33,8 +33,8 @@ def run_demo(out: str | Path, epochs: int = 3, max_minutes: float = 4.0, mc: int
                          max_minutes=max_minutes, progress=progress, calibration_mc=mc)
     run = load_run(train(config, out / "run", dataset=ds, overwrite=True))
     echo(f"MC dropout with {mc} passes on the test images and the held-out class, with 90% conformal sets")
-    summary = evaluate_run(run, ds, out / "eval", mc=mc, progress=progress,
-                           conformal=ConformalOptions(method="aps", alpha=0.1))
+    summary = evaluate_run(run, ds, out / "eval", EvaluateOptions(mc=mc, progress=progress,
+                                                                  conformal=ConformalOptions(method="aps", alpha=0.1)))
     build_report(out / "eval", network=run)
     return {"dataset": name, "held_out": held_out, "run": str(run.path), "eval": str(out / "eval"), **summary}
 
@@ -109,7 +109,7 @@ def run_forecast_demo(out: str | Path, epochs: int = 150, mc: int = 100, progres
     """Trains `tcn` on the square root of the yearly sunspots (1700-2008), evaluates its one-to-three-year
     forecasts on the last 20% with MC dropout, and writes the forecast report; returns the summary."""
     from .config import ForecastConfig, ModelConfig, SeriesConfig
-    from .forecast import evaluate_forecaster, load_forecaster, train_forecaster
+    from .forecast import ForecastOptions, evaluate_forecaster, load_forecaster, train_forecaster
     from .report.build import build_report
 
     out = Path(out)
@@ -118,6 +118,6 @@ def run_forecast_demo(out: str | Path, epochs: int = 150, mc: int = 100, progres
                             window=24, horizon=3, lr=3e-3, epochs=epochs, patience=30, progress=progress)
     run = load_forecaster(train_forecaster(config, out / "forecast-run", overwrite=True))
     echo(f"MC dropout with {mc} passes on the test years")
-    summary = evaluate_forecaster(run, out / "forecast-eval", passes=mc, progress=progress)
+    summary = evaluate_forecaster(run, out / "forecast-eval", options=ForecastOptions(passes=mc, progress=progress))
     build_report(out / "forecast-eval")
     return {"run": str(run.path), "eval": str(out / "forecast-eval"), **summary}

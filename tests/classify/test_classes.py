@@ -44,7 +44,7 @@ def _other_spelling(root, digits, names, classes=4):
 def test_evaluate_scores_classes_spelled_another_way(named_run, tmp_path):
     root, run, digits = named_run
     ds, idx = _other_spelling(tmp_path, digits, ["T-shirt_top", "ankle_boot", "BAG"], classes=3)
-    summary = evaluate_run(run, ds, tmp_path / "e", mc=None, progress=False)
+    summary = evaluate_run(run, ds, tmp_path / "e", kw.EvaluateOptions(mc=None, progress=False))
     assert summary["images"] == len(idx) and "novelty" not in summary     # nothing became "novel"
     rows = list(csv.DictReader(open(tmp_path / "e" / "per_class.csv")))
     assert [r["class"] for r in rows] == list(RUN_NAMES) and all(int(r["images"]) > 0 for r in rows)
@@ -57,6 +57,6 @@ def test_evaluate_refuses_an_unknown_class_unless_it_is_declared_novel(named_run
     root, run, digits = named_run
     ds, idx = _other_spelling(tmp_path, digits, ["T-shirt_top", "ankle_boot", "BAG", "Sandal"], classes=4)
     with pytest.raises(kw.DataError, match="Sandal"):
-        evaluate_run(run, ds, tmp_path / "e", mc=None, progress=False)
-    summary = evaluate_run(run, ds, tmp_path / "e", mc=None, progress=False, novel_classes=("Sandal",))
+        evaluate_run(run, ds, tmp_path / "e", kw.EvaluateOptions(mc=None, progress=False))
+    summary = evaluate_run(run, ds, tmp_path / "e", kw.EvaluateOptions(mc=None, progress=False, novel_classes=("Sandal",)))
     assert summary["novelty"]["novel_images"] == int((digits.labels[idx] == 3).sum())

@@ -52,7 +52,8 @@ def test_the_run_keeps_its_calibration_split_probabilities(cal_run):
     np.testing.assert_array_equal(cal.labels, split.label_map[ds.labels[split.calibration]])
     images = ds.images(split.calibration)
     np.testing.assert_allclose(cal.probs["softmax"], kw.predict_proba(run, images), atol=1e-6)  # temperature in
-    mc = next(iter(kw.predict_dataset(run, ds.subset(split.calibration), 10_000, False, mc=MC, seed=0)))
+    mc = next(iter(kw.predict_dataset(run, ds.subset(split.calibration), kw.run_engine(run, MC, seed=0),
+                                       batch_size=10_000, progress=False)))
     np.testing.assert_allclose(cal.probs["mc"], mc.measures["probs_mc"], atol=1e-6)
     assert run.info["calibration"]["images"] == len(split.calibration) and run.info["calibration"]["mc_passes"] == MC
 

@@ -17,7 +17,7 @@ def holdout_run(tmp_path_factory):
 
 
 def test_evaluate_writes_every_table_and_numbers_match_the_predictions(holdout_run, tmp_path):
-    summary = evaluate_run(holdout_run, kw.open_dataset("digits"), tmp_path, mc=20, progress=False)
+    summary = evaluate_run(holdout_run, kw.open_dataset("digits"), tmp_path, kw.EvaluateOptions(mc=20, progress=False))
     names = {p.name for p in tmp_path.iterdir()}
     assert {"metrics.json", "per_class.csv", "predictions.csv", "calibration.csv", "selective.csv",
             "novelty.csv", "roc.csv"} <= names
@@ -40,7 +40,7 @@ def test_evaluate_writes_every_table_and_numbers_match_the_predictions(holdout_r
 def test_temperature_lowers_validation_ece_and_is_reported(holdout_run, tmp_path):
     m = holdout_run.metrics
     assert m["val_ece_temperature"] <= m["val_ece"] + 1e-9 and holdout_run.temperature > 0
-    summary = evaluate_run(holdout_run, kw.open_dataset("digits"), tmp_path, mc=None, progress=False)
+    summary = evaluate_run(holdout_run, kw.open_dataset("digits"), tmp_path, kw.EvaluateOptions(mc=None, progress=False))
     cal = summary["calibration"]
     assert set(cal) == {"softmax_untempered", "softmax_tempered"}
     assert "accuracy_mc" not in summary and "novelty" in summary  # p_max alone still scores novelty
@@ -51,8 +51,8 @@ def test_novel_images_from_another_dataset(holdout_run, tmp_path):
     known = ds.subset(np.flatnonzero(ds.labels != 9)[:200])
     novel = kw.dataset_from_arrays(np.random.default_rng(0).uniform(0, 16, (50, 8, 8)), None)
     # these 200 known images include training images: said explicitly, as a user would have to
-    summary = evaluate_run(holdout_run, known, tmp_path, mc=10, novel=novel, progress=False,
-                           allow_training_images=True)
+    summary = evaluate_run(holdout_run, known, tmp_path, kw.EvaluateOptions(mc=10, progress=False, allow_training_images=True),
+                           novel=novel)
     assert summary["images"] == 200 and summary["novelty"]["novel_images"] == 50
 
 
@@ -80,7 +80,7 @@ def npz_run(tmp_path_factory):
 
 
 def _evaluated(run, data, out, **kw_):
-    return evaluate_run(run, kw.open_dataset(data), out, mc=None, progress=False, **kw_)
+    return evaluate_run(run, kw.open_dataset(data), out, kw.EvaluateOptions(mc=None, progress=False, **kw_))
 
 
 def test_the_training_data_is_recognised_by_content_however_its_path_is_spelled(npz_run, tmp_path, monkeypatch):
@@ -112,7 +112,7 @@ def test_metrics_nll_is_computed_from_the_logits(holdout_run, tmp_path):
 
     from knowwhen.classify.evaluate import run_test_images
 
-    summary = evaluate_run(holdout_run, kw.open_dataset("digits"), tmp_path, mc=None, progress=False)
+    summary = evaluate_run(holdout_run, kw.open_dataset("digits"), tmp_path, kw.EvaluateOptions(mc=None, progress=False))
     ds = run_test_images(holdout_run, kw.open_dataset("digits"))
     known = np.flatnonzero(ds.labels != 9)
     with torch.no_grad():

@@ -182,7 +182,8 @@ def test_mc_columns_use_the_mc_temperature_and_an_older_run_keeps_its_numbers_un
 
 
 def test_evaluate_reports_the_mc_mean_before_and_after_its_temperature(digits_run, tmp_path):
-    summary = kw.evaluate_run(kw.load_run(digits_run), kw.open_dataset("digits"), tmp_path, mc=10, progress=False)
+    summary = kw.evaluate_run(kw.load_run(digits_run), kw.open_dataset("digits"), tmp_path,
+                              kw.EvaluateOptions(mc=10, progress=False))
     cal = summary["calibration"]
     assert {"softmax_untempered", "softmax_tempered", "mc_mean", "mc_mean_softmax_temperature"} <= set(cal)
     assert summary["mc_temperature_fitted"] and cal["mc_mean"]["nll"] != cal["mc_mean_softmax_temperature"]["nll"]

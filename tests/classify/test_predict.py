@@ -30,12 +30,25 @@ def test_prediction_csv_has_one_row_per_image_with_probabilities(digits_run, tmp
 
 def test_batch_size_does_not_change_predictions(digits_run):
     run, ds = kw.load_run(digits_run), kw.open_dataset("digits")
-    a = np.concatenate([b.probs for b in kw.predict_dataset(run, ds, 7, progress=False)])
-    b = np.concatenate([b.probs for b in kw.predict_dataset(run, ds, 1000, progress=False)])
+    a = np.concatenate([b.probs for b in kw.predict_dataset(run, ds, batch_size=7, progress=False)])
+    b = np.concatenate([b.probs for b in kw.predict_dataset(run, ds, batch_size=1000, progress=False)])
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     # an image alone gives the numbers it gets among 1796 others, bit for bit (fixed blocks of rows)
     alone = kw.predict_proba(run, ds.images(np.array([900])))
     assert (alone[0] == kw.predict_proba(run, ds.images(np.arange(len(ds))))[900]).all()
+
+
+def test_predict_dataset_takes_an_engine_that_carries_the_seed_and_the_runs_temperature(digits_run):
+    """A pass count in the engine's place used to be accepted with the seed beside it, and an engine given there
+    silently overrode that seed: now only an engine is taken, built by run_engine with its seed."""
+    run, ds = kw.load_run(digits_run), kw.open_dataset("digits").subset(np.arange(50))
+    with pytest.raises(TypeError, match="run_engine"):
+        next(kw.predict_dataset(run, ds, 20))
+    with pytest.raises(ValueError, match="use_temperature=False"):
+        next(kw.predict_dataset(run, ds, kw.run_engine(run, 20), use_temperature=False))
+    a, b, c = (next(kw.predict_dataset(run, ds, kw.run_engine(run, 20, seed=s), progress=False)) for s in (1, 1, 2))
+    np.testing.assert_array_equal(a.measures["probs_mc"], b.measures["probs_mc"])
+    assert not np.array_equal(a.measures["probs_mc"], c.measures["probs_mc"])
 
 
 def test_images_of_the_wrong_shape_are_refused(digits_run, tmp_path):

@@ -199,7 +199,7 @@ def test_tiny_splits_are_warned_about_and_get_no_temperature(tmp_path, caplog):
     assert "not fitted: 4 validation image(s)" in run.info["temperature_note"]
     r = CliRunner().invoke(app, ["info", str(tmp_path / "r")])
     assert "temperature 1.0000 (not fitted: 4 validation image(s), fewer than 50" in r.output
-    kw.evaluate_run(run, kw.open_dataset(data), tmp_path / "e", mc=None, progress=False)
+    kw.evaluate_run(run, kw.open_dataset(data), tmp_path / "e", kw.EvaluateOptions(mc=None, progress=False))
     from knowwhen.report.build import build_report
 
     assert "not fitted: 4 validation image(s)" in build_report(tmp_path / "e", network=run).read_text()

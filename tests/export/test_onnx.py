@@ -19,10 +19,12 @@ def test_the_graph_computes_what_predict_computes_and_exports_the_same_bytes(dig
     idx = np.arange(0, 1797, 3)
     session = ort.InferenceSession(str(tmp_path / "m.onnx"))
     names = [o.name for o in session.get_outputs()]
+    run = kw.load_run(digits_run)
     for n in (len(idx), 1):   # dynamic batch size
         x = ds.images(idx[:n]).astype(np.float32)              # raw pixel values: normalisation is in the graph
         out = dict(zip(names, session.run(None, {"images": x})))
-        ref = next(iter(kw.predict_dataset(kw.load_run(digits_run), ds.subset(idx[:n]), 1000, False, mc=30, seed=3)))
+        ref = next(iter(kw.predict_dataset(run, ds.subset(idx[:n]), kw.run_engine(run, 30, seed=3), batch_size=1000,
+                                           progress=False)))
         for name in ("p_max_mc", "sigma_mc", "entropy_mc", "mutual_info_mc", "variation_ratio_mc", "p_max"):
             np.testing.assert_allclose(out[name], ref.measures[name], atol=1e-4, err_msg=name)
         np.testing.assert_allclose(out["probs_mc"], ref.measures["probs_mc"], atol=1e-4)

@@ -13,8 +13,11 @@ from knowwhen.config import ForecastConfig, SeriesConfig
 from knowwhen.forecast.evaluate import evaluate_forecaster
 from knowwhen.training.regressor import Regressor
 from knowwhen.forecast.predict import predict_forecasts
+from knowwhen.forecast.sampling import ForecastOptions
 from knowwhen.forecast.run import load_forecaster
 from knowwhen.forecast.train import train_forecaster
+
+NONE = ForecastOptions(passes=0, progress=False)  # the forecast with dropout off only
 
 runner = CliRunner()
 
@@ -35,7 +38,7 @@ def test_sunspots_end_to_end_beats_persistence_with_honest_intervals(tmp_path):
                          loss="huber", epochs=40, patience=None, progress=False)
     run = load_forecaster(train_forecaster(cfg, tmp_path / "run"))
     assert run.info["series"]["sizes"]["test"] > 50 and run.noise_std.shape == (3,)
-    s = evaluate_forecaster(run, tmp_path / "eval", passes=50, progress=False)
+    s = evaluate_forecaster(run, tmp_path / "eval", options=ForecastOptions(passes=50, progress=False))
     assert s["model"]["mae"] < s["baselines"]["persistence"]["mae"]
     assert s["season"] == 11 and "seasonal_naive" in s["baselines"]
     # the MC passes alone cover too little; adding the validation noise estimate brings it near 90%
@@ -101,12 +104,12 @@ def test_dated_csv_forecasts_carry_dates(tmp_path):
                          progress=False)
     run = load_forecaster(train_forecaster(cfg, tmp_path / "run"))
     assert run.info["series"]["time"] == {"first": "2024-01-01", "last": "2024-05-31", "step": "1 D"}
-    sf = predict_forecasts(run, origins="last", passes=5, progress=False)
+    sf = predict_forecasts(run, origins="last", options=ForecastOptions(passes=5, progress=False))
     from knowwhen.forecast.predict import forecast_rows
 
     assert [(r["origin_time"], r["time"]) for r in forecast_rows(sf)] == [("2024-05-31", "2024-06-01"),
                                                                             ("2024-05-31", "2024-06-02")]
-    evaluate_forecaster(run, tmp_path / "eval", passes=5, progress=False)
+    evaluate_forecaster(run, tmp_path / "eval", options=ForecastOptions(passes=5, progress=False))
     assert (tmp_path / "eval" / "series.csv").read_text().splitlines()[1] == "2024-01-01,0"  # numbers to 9 significant digits, as every table
 
 
@@ -134,7 +137,7 @@ def test_run_kinds_are_not_confused(tmp_path, digits_run):
         load_run(run)
     # the model learns log1p(flow) (about 7); forecasts come back as flows (about 450-1400)
     assert load_forecaster(run).mean[0] == pytest.approx(np.log1p(920), abs=0.3)
-    sf = predict_forecasts(load_forecaster(run), origins="all", passes=10, progress=False)
+    sf = predict_forecasts(load_forecaster(run), origins="all", options=ForecastOptions(passes=10, progress=False))
     assert 500 < sf.forecast.point.mean() < 1400 and 500 < sf.forecast.mean.mean() < 1400
     with pytest.raises(DataError, match="columns"):
         load_forecaster(run).open_series(_sine_csv(tmp_path / "s.csv", 50))
@@ -195,9 +198,9 @@ def test_a_changed_training_series_is_noticed(tmp_path):
     csv = _sine_csv(tmp_path / "s.csv", 120)
     cfg = ForecastConfig(SeriesConfig(str(csv)), ModelConfig("tcn"), window=10, epochs=1, progress=False)
     run = load_forecaster(train_forecaster(cfg, tmp_path / "run"))
-    predict_forecasts(run, passes=0, progress=False)                    # unchanged: fine
+    predict_forecasts(run, options=NONE)                    # unchanged: fine
     lines = csv.read_text().splitlines()
     csv.write_text("\n".join(lines[:50] + [lines[50].split(",")[0] + ",9.0"] + lines[51:]) + "\n")
     with pytest.raises(DataError, match="the series changed since run"):
-        predict_forecasts(run, passes=0, progress=False)
-    predict_forecasts(run, run.open_series(csv), passes=0, progress=False)   # given explicitly: forecast anyway
+        predict_forecasts(run, options=NONE)
+    predict_forecasts(run, run.open_series(csv), options=NONE)   # given explicitly: forecast anyway

@@ -5,7 +5,7 @@ from typer.testing import CliRunner
 
 from knowwhen import ConfigError, ForecastConfig, ModelConfig, SeriesConfig, create_model, load_forecaster
 from knowwhen.cli import app
-from knowwhen.forecast.sampling import stateful_forecast
+from knowwhen.forecast.sampling import ForecastOptions, stateful_forecast
 from knowwhen.forecast.predict import predict_forecasts
 from knowwhen.forecast.train import stateful_batches, train_forecaster
 
@@ -39,11 +39,11 @@ def test_a_stateful_forecast_sees_the_whole_history_and_nothing_later():
     torch.manual_seed(0)
     net = create_model("gru", (1, 8), 2).eval()
     series = np.random.default_rng(0).normal(size=(1, 1, 60)).astype(np.float32)
-    f = stateful_forecast(net, series, np.array([19, 59]), 2, passes=0)
+    f = stateful_forecast(net, series, np.array([19, 59]), 2, ForecastOptions(passes=0))
     with torch.no_grad():
         prefix = net.steps(torch.from_numpy(series[:, :, :20]))[0][0, -1].numpy()
     np.testing.assert_allclose(f.point[0], prefix, rtol=1e-5)           # the forecast at step 19 = run on 0..19
-    mc = stateful_forecast(net, series, np.array([19, 59]), 2, passes=30, keep_samples=True)
+    mc = stateful_forecast(net, series, np.array([19, 59]), 2, ForecastOptions(passes=30, keep_samples=True))
     assert mc.samples.shape == (30, 2, 2) and mc.samples.std(0).min() > 0
 
 
@@ -52,9 +52,9 @@ def test_stateful_sunspots_end_to_end(tmp_path):
                          batch_size=4, lr=3e-3, epochs=20, patience=None, progress=False)
     run = load_forecaster(train_forecaster(cfg, tmp_path / "run"))
     assert run.config.stateful and run.metrics["test_mae"] < 40
-    sf = predict_forecasts(run, passes=20, progress=False)
+    sf = predict_forecasts(run, options=ForecastOptions(passes=20, progress=False))
     assert sf.forecast.mean.shape == (run.info["series"]["sizes"]["test"], 2)
-    future = predict_forecasts(run, origins="last", passes=20, progress=False)
+    future = predict_forecasts(run, origins="last", options=ForecastOptions(passes=20, progress=False))
     assert future.first_target[0] == run.info["series"]["length"] and np.isnan(future.actual).all()
 
 

@@ -11,7 +11,7 @@ def held_out_eval(tmp_path_factory):
     cfg = kw.TrainConfig(kw.DataConfig("digits", holdout_classes=("9",)), kw.ModelConfig("cnn"), epochs=3,
                          progress=False)
     run = kw.load_run(kw.train(cfg, root / "run"))
-    evaluate_run(run, kw.open_dataset("digits"), root / "eval", mc=10, progress=False)
+    evaluate_run(run, kw.open_dataset("digits"), root / "eval", kw.EvaluateOptions(mc=10, progress=False))
     from knowwhen.report.build import build_report
 
     build_report(root / "eval", network=run)

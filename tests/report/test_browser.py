@@ -44,7 +44,7 @@ def test_forecast_report_opens_offline_with_every_section_and_image(browser, tmp
     cfg = kw.ForecastConfig(kw.SeriesConfig("sunspots"), kw.ModelConfig("tcn"), window=16, horizon=2, epochs=3,
                             progress=False)
     run = kw.load_forecaster(kw.train_forecaster(cfg, tmp_path / "run"))
-    kw.evaluate_forecaster(run, tmp_path / "eval", passes=20, progress=False)
+    kw.evaluate_forecaster(run, tmp_path / "eval", options=kw.ForecastOptions(passes=20, progress=False))
     from knowwhen.report.build import build_report
 
     build_report(tmp_path / "eval")

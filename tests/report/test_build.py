@@ -40,7 +40,7 @@ def test_report_rebuilds_from_saved_numbers_and_takes_the_run_from_its_caller(he
 def test_report_without_novel_images_says_why(tmp_path):
     cfg = kw.TrainConfig(kw.DataConfig("digits"), kw.ModelConfig("mlp"), epochs=1, progress=False)
     run = kw.load_run(kw.train(cfg, tmp_path / "run"))
-    evaluate_run(run, kw.open_dataset("digits"), tmp_path / "eval", mc=5, progress=False)
+    evaluate_run(run, kw.open_dataset("digits"), tmp_path / "eval", kw.EvaluateOptions(mc=5, progress=False))
     novelty = _section(build_report(tmp_path / "eval", network=run).read_text(), "novelty")
     assert "No novel images" in novelty and "--holdout-class" in novelty and "<img" not in novelty
 
@@ -118,7 +118,7 @@ def test_a_deeploc_report_names_its_channels_classes_and_a_small_evaluation(tmp_
     cfg = kw.TrainConfig(kw.DataConfig(str(DEEPLOC)), kw.ModelConfig("mlp", {"hidden": 16}), epochs=1, progress=False)
     run = kw.load_run(kw.train(cfg, tmp_path / "run"))
     assert run.channel_names == ("RFP", "DIC")
-    summary = evaluate_run(run, ds, tmp_path / "e", mc=10, progress=False)
+    summary = evaluate_run(run, ds, tmp_path / "e", kw.EvaluateOptions(mc=10, progress=False))
     html = build_report(tmp_path / "e", network=run).read_text()
     assert "magenta = RFP, green = DIC" in _section(html, "galleries")
     assert "entropy_mc is the predictive entropy" in _section(html, "galleries")

@@ -3,13 +3,15 @@
 Training and the scikit-learn estimator load Lightning / scikit-learn on first use.
 """
 from .sets import ConformalOptions, calibrate_run
-from .evaluate import evaluate_run
-from .predict import PredictionBatch, predict, predict_dataset, predict_proba
+from .evaluate import EvaluateOptions, evaluate_run
+from .predict import PredictionBatch, predict, predict_dataset, predict_proba, run_engine
 from .run import Run, load_run
 from .write import PredictOptions, write_predictions
 
-__all__ = ["ConformalOptions", "KnowwhenClassifier", "calibrate_run", "PredictOptions", "PredictionBatch", "Run", "evaluate_run", "load_run",
-           "novelty_experiment", "predict", "predict_dataset", "predict_proba", "train", "write_predictions"]
+__all__ = ["ConformalOptions", "EvaluateOptions", "KnowwhenClassifier", "calibrate_run", "PredictOptions",
+           "PredictionBatch", "Run", "evaluate_run", "load_run",
+           "novelty_experiment", "predict", "predict_dataset", "predict_proba", "run_engine", "train",
+           "write_predictions"]
 
 
 def __getattr__(name):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +12,14 @@ from ..atomic import check_output_dir, write_text_atomic
 from ..config import check_counts
 from ..data import ImageDataset
 from ..errors import DataError
-from ..precision import resolved_precision
+from ..precision import check_precision, resolved_precision
 from ..evaluation.coverage import conformal_summary, per_class_coverage
 from ..evaluation.perclass import confusion_matrix
 from ..evaluation.summary import (NOVELTY_CONVENTION, accuracy_summary, calibration_summary, deterministic_log_probs,
                                   novelty_table, per_class_table, selective_table)
 from ..tables import TableWriter, write_rows_csv
 from .gallery import save_gallery
-from .predict import MC_AT_SOFTMAX_T, applied_mc_temperature, predict_dataset
+from .predict import MC_AT_SOFTMAX_T, applied_mc_temperature, predict_dataset, run_engine
 from .classes import NOVEL
 from .sets import ConformalOptions, RunSets, run_sets, with_sets
 from .own_data import label_codes, run_test_images
@@ -28,15 +29,51 @@ from .write import batch_columns, prediction_header
 log = logging.getLogger("knowwhen")
 
 
-def _collect(run: Run, datasets: list, predictions_csv: Path, sets: RunSets | None, **predict_kw) -> dict:
+@dataclass(frozen=True, kw_only=True)
+class EvaluateOptions:
+    """How `evaluate_run` predicts and what it accepts.
+
+    Attributes:
+        mc: MC-dropout passes per image (e.g. 100); None: the deterministic prediction only.
+        seed: seed of the dropout masks.
+        use_temperature: divide the logits by the run's fitted temperatures.
+        batch_size: images read at once (the numbers do not depend on it).
+        progress: show a progress bar.
+        allow_training_images: evaluate data that contains images the run trained on (refused otherwise).
+        novel_classes: class names the run does not know that are novel (others are an error).
+        conformal: give every image its conformal prediction set (`knowwhen.classify.sets`).
+        precision: fp32, bf16 or auto for the network's layers (`knowwhen.precision`).
+    """
+
+    mc: int | None = 100
+    seed: int = 0
+    use_temperature: bool = True
+    batch_size: int = 512
+    progress: bool = True
+    allow_training_images: bool = False
+    novel_classes: tuple[str, ...] = ()
+    conformal: ConformalOptions | None = None
+    precision: str = "fp32"
+
+    def __post_init__(self):
+        check_counts(mc=self.mc or 0, batch_size=self.batch_size)
+        check_precision(self.precision)
+        object.__setattr__(self, "novel_classes", tuple(self.novel_classes))
+
+
+def _collect(run: Run, datasets: list, predictions_csv: Path, sets: RunSets | None, o: EvaluateOptions,
+             precision: str) -> dict:
     """Streams predictions to CSV and keeps the per-image arrays the tables need (no passes). `datasets` holds
     (dataset, label codes) pairs; codes None: every image is novel."""
     parts = {"y": [], "logits": [], "measures": [], "origin": []}
     classes = np.asarray(run.class_names)
-    header = prediction_header(run, datasets[0][0], run.samples(predict_kw.get("mc")) > 0, sets is not None)
+    header = prediction_header(run, datasets[0][0], run.samples(o.mc) > 0, sets is not None)
+    engine = run_engine(run, o.mc, o.seed, o.use_temperature)
     with TableWriter(predictions_csv, header=header) as writer:
         for k, (ds, codes) in enumerate(datasets):
-            for b in with_sets(predict_dataset(run, ds, **predict_kw), sets):
+            batches = predict_dataset(run, ds, engine, batch_size=o.batch_size, progress=o.progress,
+                                      use_temperature=o.use_temperature, precision=precision)
+            for b in with_sets(batches, sets):
                 parts["origin"].append(np.stack([np.full(len(b.indices), k), b.indices], 1))
                 writer.write(batch_columns(b, header, classes))
                 parts["y"].append(np.full(len(b.indices), NOVEL) if codes is None else codes[ds.labels[b.indices]])
@@ -49,43 +86,40 @@ def _collect(run: Run, datasets: list, predictions_csv: Path, sets: RunSets | No
             "origin": np.concatenate(parts["origin"])}
 
 
-def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, mc: int | None = 100, seed: int = 0,
-                 novel: ImageDataset | None = None, use_temperature: bool = True, batch_size: int = 512,
-                 progress: bool = True, allow_training_images: bool = False,
-                 novel_classes=(), conformal: ConformalOptions | None = None, precision: str = "fp32") -> dict:
+def evaluate_run(run: Run, ds: ImageDataset, out: str | Path, options: EvaluateOptions = EvaluateOptions(),
+                 novel: ImageDataset | None = None) -> dict:
     """Evaluates `run` on `ds` (its test split and held-out classes, when `ds` is its training data) and
     writes metrics.json, per_class.csv, predictions.csv, calibration.csv, selective.csv, and, when there are
     novel images (`novel`, held-out classes, or classes the run never saw), novelty.csv and roc.csv;
     confusion.csv and gallery.npz (the images the report shows); the page is `knowwhen.report.build.build_report`'s
-    (numbers here, the page above). With `conformal`,
-    every image gets its conformal prediction set (see `knowwhen.classify.sets`), metrics.json a
-    `conformal` block and per_class.csv its coverage columns. `precision` (fp32, bf16, auto): the network's layers'
-    arithmetic (`knowwhen.precision`); metrics.json records the one used.
+    (numbers here, the page above). With `options.conformal`, every image gets its conformal prediction set
+    (see `knowwhen.classify.sets`), metrics.json a `conformal` block and per_class.csv its coverage columns.
+    `options.precision` (fp32, bf16, auto): the network's layers' arithmetic (`knowwhen.precision`);
+    metrics.json records the one used.
 
     The training data is recognised by content, however its path is spelled; other data that contains images
-    the run trained on is refused unless `allow_training_images`. Class names match the run's after
+    the run trained on is refused unless `options.allow_training_images`. Class names match the run's after
     normalising case, spaces, `_`, `-` and `/`; a class the run does not know is novel when the run held it out
-    or it is in `novel_classes`, and an error otherwise. Returns the content of metrics.json.
+    or it is in `options.novel_classes`, and an error otherwise. Returns the content of metrics.json.
 
     Example:
-        >>> summary = evaluate_run(load_run("runs/fmnist"), open_dataset("fashion-mnist"), "eval/")  # doctest: +SKIP
+        >>> summary = evaluate_run(load_run("runs/fmnist"), open_dataset("fashion-mnist"), "eval/",
+        ...                        EvaluateOptions(mc=100))  # doctest: +SKIP
     """
-    out = Path(out)
-    check_counts(mc=mc or 0, batch_size=batch_size)
+    o, out = options, Path(out)
     check_output_dir(out, "--out")
-    precision = resolved_precision(precision)
-    test = run_test_images(run, ds, allow_training_images)
-    datasets = [(test, label_codes(run, test, novel_classes))] + ([(novel, None)] if novel is not None else [])
+    precision = resolved_precision(o.precision)
+    test = run_test_images(run, ds, o.allow_training_images)
+    datasets = [(test, label_codes(run, test, o.novel_classes))] + ([(novel, None)] if novel is not None else [])
     out.mkdir(parents=True, exist_ok=True)
-    sets = run_sets(run, conformal, mc, seed, use_temperature) if conformal else None
-    arrays = _collect(run, datasets, out / "predictions.csv", sets, batch_size=batch_size, progress=progress, mc=mc,
-                      seed=seed, use_temperature=use_temperature, precision=precision)
+    sets = run_sets(run, o.conformal, o.mc, o.seed, o.use_temperature) if o.conformal else None
+    arrays = _collect(run, datasets, out / "predictions.csv", sets, o, precision)
     y, m = arrays["y"], arrays["measures"]
     known, novel_mask = y >= 0, y == NOVEL
     if not known.any():
         raise DataError(f"{ds.path}: none of the images belongs to the run's classes; nothing to evaluate.")
     ym = {k: v[known] for k, v in m.items()}
-    summary = _summary(run, y[known], arrays["logits"][known], ym, mc, seed, use_temperature)
+    summary = _summary(run, y[known], arrays["logits"][known], ym, o.mc, o.seed, o.use_temperature)
     summary["precision"] = precision
     log_probs = deterministic_log_probs(arrays["logits"][known], run.temperature)
     if "log_probs_mc" in ym:  # mc_mean: the p* of predictions.csv (prob_*, p_max_mc), at whatever temperature ran

@@ -33,7 +33,7 @@ def _chosen(all_classes: tuple[str, ...], classes) -> list[str]:
 
 def _one_class(config: TrainConfig, ds, cls: str, out: Path, mc: int, seed: int, progress: bool) -> list[dict]:
     from ..training.rundir import read_config
-    from .evaluate import evaluate_run
+    from .evaluate import EvaluateOptions, evaluate_run
     from .run import load_run
     from .train_run import train
 
@@ -46,7 +46,7 @@ def _one_class(config: TrainConfig, ds, cls: str, out: Path, mc: int, seed: int,
     if status != "complete":
         log.info("%s: training without it", cls)
         train(cfg, run_dir, dataset=ds, resume=status is not None)
-    summary = evaluate_run(load_run(run_dir), ds, eval_dir, mc, seed, progress=progress)
+    summary = evaluate_run(load_run(run_dir), ds, eval_dir, EvaluateOptions(mc=mc, seed=seed, progress=progress))
     return summary["novelty"]["measures"]
 
 

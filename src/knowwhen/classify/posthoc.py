@@ -17,7 +17,7 @@ from ..uncertainty.mc import dropout_sites
 from .sets import CALIBRATION_FILE, compute_calibration, write_calibration
 from .features import FEATURES_FILE, REFERENCE_FILE, fit_feature_scorer, save_features, save_reference
 from .own_data import own_split
-from .predict import predict_dataset
+from .predict import predict_dataset, run_engine
 from .run import Run, load_run
 from .temperature import MIN_TEMPERATURE_IMAGES, fit_mc_temperature_on_validation
 
@@ -56,7 +56,7 @@ def _reference(run: Run, ds: ImageDataset, split: Split, mc: int, progress: bool
     log.info("scoring the %d validation images as the reference of the fused novelty score (%s)", len(split.val),
              f"{run.samples(mc)} samples" if run.samples(mc) else "no MC")
     run.reference = None  # the reference batches must not carry a fused score of an older reference
-    ref = reference_scores(predict_dataset(run, ds.subset(split.val), mc=mc or None, seed=0, progress=progress))
+    ref = reference_scores(predict_dataset(run, ds.subset(split.val), run_engine(run, mc or None), progress=progress))
     info = {"images": len(split.val), "mc_passes": mc or None, "measures": sorted(ref)}
     log.info("the fused novelty score combines %s (Fisher's method; one score per family)", ", ".join(ref.fused))
     save_reference(run.path, ref, info)

@@ -104,19 +104,27 @@ def predict(run: Run, images: np.ndarray) -> np.ndarray:
     return np.asarray(run.class_names)[predict_proba(run, images).argmax(axis=1)]
 
 
-def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress: bool = True,
-                    mc: int | MCDropout | None = None, seed: int = 0, use_temperature: bool = True,
-                    keep_passes: bool = False, engine: str = "auto", device: str | torch.device = "cpu",
-                    part: tuple[int, int] | None = None, quality: bool = False,
+def run_engine(run: Run, mc: int | None, seed: int = 0, use_temperature: bool = True,
+               engine: str = "auto") -> MCDropout | None:
+    """The sampling engine that `predict_dataset` runs for `run`: `mc` MC-dropout passes (e.g. 100) under the
+    masks of `seed`, each pass's logits divided by the run's MC temperature (`applied_mc_temperature`); None
+    without `mc` for a single network. A deep ensemble's engine samples every pass of every member (with no
+    `mc`, its M members' outputs). `engine`: the MC engine's implementation (`knowwhen.uncertainty.mc`)."""
+    return mc_engine(run.model, mc, seed, engine, temperature=applied_mc_temperature(run, use_temperature))
+
+
+def predict_dataset(run: Run, ds: ImageDataset, engine: MCDropout | None = None, *, batch_size: int = 512,
+                    progress: bool = True, use_temperature: bool = True, keep_passes: bool = False,
+                    device: str | torch.device = "cpu", part: tuple[int, int] | None = None, quality: bool = False,
                     precision: str = "fp32", prefetch: int = 2) -> Iterator[PredictionBatch]:
     """Yields PredictionBatch for every image of `ds`, in order; memory stays one batch.
 
     Args:
-        mc: number of MC-dropout passes T (e.g. 100), or an MCDropout built for `run.model` (its masks are
-            then reused); None gives the deterministic prediction only. For a deep ensemble every pass of every
-            member is a sample (M x T), and with None the M members' outputs are the samples.
-        seed: seed of the dropout masks; with it, an image's numbers do not depend on `batch_size`.
-        use_temperature: divide logits by the run's fitted temperature (when it has one).
+        engine: the sampling engine, from `run_engine(run, mc, seed)` (its masks and MC temperature come with
+            it, so one engine serves many calls); None: the deterministic prediction only.
+        batch_size: images read at once; an image's numbers do not depend on it.
+        use_temperature: divide logits by the run's fitted temperature (when it has one); the engine must have
+            been built with the same choice.
         keep_passes: also return every pass (T, n, K): for small sets only.
         device: where the model runs (e.g. "cuda:0"); results come back as NumPy arrays.
         part: (k, n) when `ds` is part k of n of a larger prediction: the progress bar says so.
@@ -124,14 +132,16 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
         precision: "fp32", or "bf16" for the network's layers (`knowwhen.precision`; resolve "auto" with
             `resolved_precision` first); the measures and feature statistics stay fp32.
         prefetch: batches read ahead in a thread while the network runs (`knowwhen.data.prefetch`); 0: none.
+
+    Example:
+        >>> batches = predict_dataset(run, ds, run_engine(run, mc=100, seed=0))  # doctest: +SKIP
     """
     from tqdm.auto import tqdm
 
     check_compatible(run, ds)
     run.model.to(device)
     t = applied_temperature(run, use_temperature)
-    tm = applied_mc_temperature(run, use_temperature)
-    engine_ = mc if isinstance(mc, MCDropout) else mc_engine(run.model, mc, seed, engine, temperature=tm)
+    engine_ = _checked_engine(run, engine, use_temperature)
     names = np.asarray(run_class_names(ds.class_names, run.class_names) + [""])  # label -1 (unknown) picks ""
     desc = f"predicting ({'samples' if run.members > 1 else 'MC'} x{engine_.passes})" if engine_ else "predicting"
     desc += f", part {part[0]} of {part[1]}" if part else ""
@@ -151,6 +161,19 @@ def predict_dataset(run: Run, ds: ImageDataset, batch_size: int = 512, progress:
                 batch.measures[FUSED] = fused_novelty(run.reference, batch.measures)
             yield batch
             bar.update(len(idx))
+
+
+def _checked_engine(run: Run, engine, use_temperature: bool) -> MCDropout | None:
+    """`engine`, refused when it is not one (a pass count) or divides by another temperature than the run's."""
+    if engine is not None and not isinstance(engine, MCDropout):
+        raise TypeError(f"predict_dataset takes a sampling engine, not {engine!r}: build it with "
+                        "run_engine(run, mc, seed), which also carries the seed of the masks.")
+    want = applied_mc_temperature(run, use_temperature)
+    if engine is not None and abs(engine.temperature - want) > 1e-12:
+        raise ValueError(f"the engine divides the passes by temperature {engine.temperature:g}, the run's MC "
+                         f"temperature here is {want:g}: build it with run_engine(run, mc, seed, "
+                         f"use_temperature={use_temperature}).")
+    return engine
 
 
 MC_AT_SOFTMAX_T = "log_probs_mc_softmax_t"  # the MC mean's log-probabilities with the passes at the softmax's T

@@ -23,7 +23,7 @@ from ..training.rundir import CALIBRATION, read_arrays, read_config, write_array
 from ..uncertainty.conformal import METHODS, ConformalClassifier, string_keys
 from .classes import NOVEL
 from .own_data import UNLABELLED, check_unseen, label_codes, own_split
-from .predict import PredictionBatch, applied_mc_temperature, predict_dataset
+from .predict import PredictionBatch, applied_mc_temperature, predict_dataset, run_engine
 from .run import Run
 
 log = logging.getLogger("knowwhen")
@@ -85,7 +85,7 @@ def compute_calibration(run: Run, ds: ImageDataset, labels: np.ndarray, keys: np
     """The calibration probabilities of `ds`, whose images have the run's class indices `labels`: the tempered
     softmax, and the MC mean of `mc` passes (none when `mc` is 0). `info` is stored with them."""
     softmax, mean = [], []
-    for b in predict_dataset(run, ds, batch_size, progress, mc or None, seed):
+    for b in predict_dataset(run, ds, run_engine(run, mc or None, seed), batch_size=batch_size, progress=progress):
         softmax.append(b.probs)
         mean.append(b.measures.get("probs_mc"))
     probs = {"softmax": np.concatenate(softmax)}

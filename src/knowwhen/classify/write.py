@@ -17,10 +17,9 @@ from ..distributed import Ranks
 from ..errors import ConfigError
 from ..precision import check_precision, resolved_precision
 from ..tables import TEXT_COLUMNS, merge_parts, write_part
-from ..uncertainty import mc_engine
 from ..uncertainty.measures import FEATURE_SCORES
 from .sets import SET_COLUMNS, ConformalOptions, run_sets, set_strings, with_sets
-from .predict import applied_mc_temperature, applied_temperature, check_compatible, predict_dataset
+from .predict import applied_mc_temperature, applied_temperature, check_compatible, predict_dataset, run_engine
 from .run import Run
 
 log = logging.getLogger("knowwhen")
@@ -152,13 +151,14 @@ def write_predictions(run: Run, ds: ImageDataset, out: str | Path, options: Pred
                  len(done), len(mine),
                  sum(min(o.part_size, len(ds) - k * o.part_size) for k in done))
     classes, passes = np.asarray(run.class_names), []
-    engine_ = mc_engine(run.model, o.mc, o.seed, temperature=applied_mc_temperature(run, o.use_temperature))
+    engine = run_engine(run, o.mc, o.seed, o.use_temperature)
     for k in mine:
         if parts[k].exists():
             continue
         sub = ds.subset(np.arange(k * o.part_size, min(len(ds), (k + 1) * o.part_size)))
-        batches = predict_dataset(run, sub, o.batch_size, o.progress, engine_, o.seed, o.use_temperature,
-                                  o.passes_out is not None, device=ranks.device,
+        batches = predict_dataset(run, sub, engine, batch_size=o.batch_size, progress=o.progress,
+                                  use_temperature=o.use_temperature, keep_passes=o.passes_out is not None,
+                                  device=ranks.device,
                                   part=(k + 1, len(parts)) if len(parts) > 1 else None, quality=o.quality,
                                   precision=precision, prefetch=o.prefetch)
         write_part(parts[k], _columns(with_sets(batches, sets), header, classes, passes), header)

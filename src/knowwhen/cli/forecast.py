@@ -113,10 +113,11 @@ def predict(
 
     Example: knowwhen forecast predict runs/sun --mc 100 --origins last --out forecast.csv
     """
-    from ..forecast import predict_forecasts, write_forecast_csv
+    from ..forecast import ForecastOptions, predict_forecasts, write_forecast_csv
 
+    options = ForecastOptions(passes=mc, seed=seed, noise=not no_noise, batch_size=batch_size, progress=not quiet)
     loaded, series = _run_and_series(run, data)
-    sf = predict_forecasts(loaded, series, origins, mc, seed, not quiet, noise=not no_noise, batch_size=batch_size)
+    sf = predict_forecasts(loaded, series, origins, options)
     write_forecast_csv(sf, out)
     typer.echo(f"wrote {len(sf.actual)} window(s) x {sf.actual.shape[1]} step(s) of forecasts to {out}")
 
@@ -141,11 +142,11 @@ def evaluate(
 
     Example: knowwhen forecast evaluate runs/sun --mc 100 --out eval/sun
     """
-    from ..forecast import evaluate_forecaster, format_forecast_summary
+    from ..forecast import ForecastOptions, evaluate_forecaster, format_forecast_summary
 
+    options = ForecastOptions(passes=mc, seed=seed, noise=not no_noise, batch_size=batch_size, progress=not quiet)
     loaded, series = _run_and_series(run, data)
-    summary = evaluate_forecaster(loaded, out, series, mc, seed, season, not no_noise, not quiet,
-                                  batch_size=batch_size)
+    summary = evaluate_forecaster(loaded, out, series, options, season)
     typer.echo(format_forecast_summary(summary))
     from ..report.build import build_report
 

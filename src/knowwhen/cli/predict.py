@@ -118,19 +118,20 @@ def evaluate(
 
     Example: knowwhen evaluate runs/fmnist fashion-mnist --mc 100 --conformal aps --out eval/
     """
-    from ..classify import evaluate_run, load_run
+    from ..classify import EvaluateOptions, evaluate_run, load_run
     from ..report.build import build_report
     from ..data import FieldOptions
 
+    options = EvaluateOptions(mc=mc or None, seed=seed, use_temperature=not no_temperature, batch_size=batch_size,
+                              progress=not quiet, allow_training_images=allow_training_images,
+                              novel_classes=tuple(c.strip() for c in (novel_classes or "").split(",") if c.strip()),
+                              conformal=conformal_options(conformal, alpha, by_class, conformal_probs, max_set_size),
+                              precision=precision)
     loaded = load_run(run)
     cells = FieldOptions(objects=objects, crop_size=crop_size, edge=edge, label_column=label_column)
     ds = open_data(data, fmt, option, skip_bad, cells, loaded)
     novel_ds = open_data(novel, fmt, option, skip_bad, cells, loaded) if novel else None
-    summary = evaluate_run(loaded, ds, out, mc or None, seed, novel_ds, not no_temperature, batch_size, not quiet,
-                           allow_training_images=allow_training_images,
-                           novel_classes=tuple(c.strip() for c in (novel_classes or "").split(",") if c.strip()),
-                           conformal=conformal_options(conformal, alpha, by_class, conformal_probs, max_set_size),
-                           precision=precision)
+    summary = evaluate_run(loaded, ds, out, options, novel=novel_ds)
     typer.echo(format_summary(summary))
     page = build_report(out, network=loaded)
     typer.echo(f"wrote {out}/metrics.json, the tables beside it and the report {page}")

@@ -6,9 +6,9 @@ the MC passes come from the one engine in `knowwhen.uncertainty.mc`. Training lo
 from .evaluate import evaluate_forecaster, format_forecast_summary
 from .predict import SeriesForecast, predict_forecasts, write_forecast_csv
 from .run import ForecastRun, load_forecaster
-from .sampling import Forecast, mc_forecast, stateful_forecast
+from .sampling import Forecast, ForecastOptions, Units, mc_forecast, stateful_forecast
 
-__all__ = ["Forecast", "ForecastRun", "SeriesForecast", "evaluate_forecaster", "format_forecast_summary",
+__all__ = ["Forecast", "ForecastOptions", "ForecastRun", "Units", "SeriesForecast", "evaluate_forecaster", "format_forecast_summary",
            "load_forecaster", "mc_forecast", "predict_forecasts", "stateful_forecast", "train_forecaster",
            "write_forecast_csv"]
 

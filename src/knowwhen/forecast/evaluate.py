@@ -10,6 +10,7 @@ from ..atomic import write_text_atomic
 from ..tables import write_rows_csv
 from . import metrics as M
 from .predict import SeriesForecast, predict_forecasts, write_forecast_csv
+from .sampling import ForecastOptions
 from ..data.series import Series, time_at
 from .run import ForecastRun
 
@@ -57,9 +58,8 @@ def per_horizon_rows(sf: SeriesForecast, baselines: dict[str, np.ndarray]) -> li
     return rows
 
 
-def evaluate_forecaster(run: ForecastRun, out: str | Path, series: Series | None = None, passes: int = 100,
-                        seed: int = 0, season: int | None = None, noise: bool = True, progress: bool = True,
-                        batch_size: int = 64) -> dict:
+def evaluate_forecaster(run: ForecastRun, out: str | Path, series: Series | None = None,
+                        options: ForecastOptions = ForecastOptions(), season: int | None = None) -> dict:
     """Forecasts every test window of `series` (default: the run's own) and writes to `out`: metrics.json,
     forecast.csv, per_horizon.csv and series.csv (the target series); `knowwhen.report.build.build_report` makes
     the page from them. Returns the content of metrics.json.
@@ -67,18 +67,21 @@ def evaluate_forecaster(run: ForecastRun, out: str | Path, series: Series | None
     `season` sets the seasonal-naive baseline's period in time steps (default: 11 for sunspots, 52 for co2,
     none otherwise; 0 leaves it out). Two 90% intervals are scored: `coverage_90_mc` of the MC passes alone
     (the model's uncertainty) and `coverage_90` of the passes plus the run's observation-noise estimate (the
-    predictive interval; the same as the MC one with `noise=False`).
+    predictive interval; the same as the MC one with `options.noise=False`).
+
+    Example:
+        >>> evaluate_forecaster(run, "eval/sun", options=ForecastOptions(passes=100))  # doctest: +SKIP
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    sf = predict_forecasts(run, series, "test", passes, seed, progress, noise=noise, batch_size=batch_size)
+    sf = predict_forecasts(run, series, "test", options)
     season = SEASONS.get(sf.series.source) if season is None else season or None  # 0: no seasonal baseline
     baselines = baseline_forecasts(sf, run.target, season)
     c = run.config
     summary = {"task": "forecast", "run": str(run.path), "series": sf.series.source,
                "target": run.columns[run.target], "windows": int(len(sf.actual)), "horizon": c.horizon,
-               "multistep": c.multistep, "mc_passes": passes, "seed": seed, "interval": INTERVAL,
-               "noise_std": None if run.noise_std is None or not noise else run.noise_std.tolist(),
+               "multistep": c.multistep, "mc_passes": options.passes, "seed": options.seed, "interval": INTERVAL,
+               "noise_std": None if run.noise_std is None or not options.noise else run.noise_std.tolist(),
                "model": _model_scores(sf),
                "baselines": {name: _scores(pred, sf.actual) for name, pred in baselines.items()},
                "season": season}

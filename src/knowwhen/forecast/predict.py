@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..tables import write_rows_csv
 from ..data.series import Series, inverse_transform, targets, time_at
 from .run import ForecastRun
-from .sampling import Forecast, mc_forecast, stateful_forecast
+from .sampling import Forecast, ForecastOptions, Units, mc_forecast, stateful_forecast
 
 ORIGINS = ("test", "all", "last")
 COLUMNS = ("origin_time", "step", "time", "actual", "point", "mean", "std", "q05", "q95", "low_90", "high_90")
@@ -32,19 +32,19 @@ class SeriesForecast:
     forecast: Forecast
 
 
-def predict_forecasts(run: ForecastRun, series: Series | None = None, origins: str = "test", passes: int = 100,
-                      seed: int = 0, progress: bool = True, keep_samples: bool = False,
-                      noise: bool = True, batch_size: int = 64) -> SeriesForecast:
+def predict_forecasts(run: ForecastRun, series: Series | None = None, origins: str = "test",
+                      options: ForecastOptions = ForecastOptions()) -> SeriesForecast:
     """Forecasts `run.config.horizon` steps from windows of `series` (default: the run's training series).
 
     Args:
         origins: `test` every window whose first target lies in the test part (the last `test_fraction` of
             the series), `all` every window with a full horizon inside the series, `last` the one window
             ending at the last observation: the forecast into the unknown future.
-        passes: MC-dropout passes (0: the forecast with dropout off only).
-        noise: add the run's observation-noise estimate to the passes for the predictive interval (low, high);
-            False makes it the MC interval alone.
-        batch_size: windows forecast at once; the numbers do not depend on it (to float32 rounding).
+        options: passes, seed, observation noise (`noise=False` makes the interval the MC one alone), batch
+            size, progress.
+
+    Example:
+        >>> sf = predict_forecasts(run, origins="last", options=ForecastOptions(passes=100))  # doctest: +SKIP
     """
     if origins not in ORIGINS:
         raise ConfigError(f"origins {origins!r}: use one of {', '.join(ORIGINS)}.")
@@ -62,28 +62,26 @@ def predict_forecasts(run: ForecastRun, series: Series | None = None, origins: s
                               "longer series or use --origins last.")
         x, first = w.x[idx], w.first_target[idx]
         actual = targets(series, first, t, c.horizon)
-    f = model_forecast(run, series, x, first, actual, passes, seed, noise, keep_samples, progress,
-                       batch_size=batch_size)
-    return SeriesForecast(series, first, actual, f)
+    return SeriesForecast(series, first, actual, model_forecast(run, series, x, first, actual, options))
 
 
 def model_forecast(run: ForecastRun, series: Series, x: np.ndarray, first: np.ndarray,
-                   actual: np.ndarray | None = None, passes: int = 100, seed: int = 0, noise: bool = True,
-                   keep_samples: bool = False, progress: bool = False, transformed: bool = True,
-                   batch_size: int = 64) -> Forecast:
+                   actual: np.ndarray | None = None, options: ForecastOptions = ForecastOptions(),
+                   transformed: bool = True) -> Forecast:
     """The run's forecasts from windows `x` whose first targets are `first`: window by window, or, for a
     stateful run, from one pass over the whole history. `transformed=False` keeps the transformed scale."""
-    c, t = run.config, run.target
-    common = dict(scale=(run.mean[t], run.std[t]), actual=actual, noise_std=run.noise_std if noise else None,
-                  inverse=inverse_transform(c.series.transform) if transformed else None, keep_samples=keep_samples)
+    c, t, o = run.config, run.target, options
+    units = Units(mean=run.mean[t], std=run.std[t], noise_std=run.noise_std,
+                  inverse=inverse_transform(c.series.transform) if transformed else None)
     if c.stateful:
-        return stateful_forecast(run.model, run.scaled_series(series), first - 1, c.horizon, passes, seed, **common)
+        return stateful_forecast(run.model, run.scaled_series(series), first - 1, c.horizon, o, units=units,
+                                 actual=actual)
     from tqdm.auto import tqdm
 
-    with tqdm(total=len(x), unit="window", desc=f"MC forecast ({passes} passes)", disable=not progress or not passes,
-              leave=False) as bar:
-        return mc_forecast(run.model, x, c.horizon, c.multistep == "recursive", passes, seed, batch_size=batch_size,
-                           keys=first, progress=bar.update, **common)
+    with tqdm(total=len(x), unit="window", desc=f"MC forecast ({o.passes} passes)",
+              disable=not o.progress or not o.passes, leave=False) as bar:
+        return mc_forecast(run.model, x, c.horizon, o, recursive=c.multistep == "recursive", units=units,
+                           actual=actual, keys=first, on_batch=bar.update)
 
 
 def forecast_rows(sf: SeriesForecast) -> list[dict]:

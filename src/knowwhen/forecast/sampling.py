@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import check_counts
 from ..errors import ConfigError
 from ..uncertainty.mc import MCDropout
 
@@ -72,47 +73,81 @@ class Forecast:
     samples: np.ndarray | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class ForecastOptions:
+    """How a forecast is sampled.
+
+    Attributes:
+        passes: MC-dropout passes (e.g. 100); 0: only the forecast with dropout off.
+        seed: seed of the dropout masks and of the observation-noise draws.
+        noise: add the observation noise (`Units.noise_std`, the run's estimate) to the passes for the predictive
+            interval (low, high); False: the MC interval alone.
+        batch_size: windows forecast at once; the numbers do not depend on it (to float32 rounding).
+        keep_samples: keep every pass (T, n, H) in `Forecast.samples`.
+        progress: show a progress bar (for the callers that draw one).
+    """
+
+    passes: int = 100
+    seed: int = 0
+    noise: bool = True
+    batch_size: int = 64
+    keep_samples: bool = False
+    progress: bool = True
+
+    def __post_init__(self):
+        check_counts(mc=self.passes, batch_size=self.batch_size)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Units:
+    """From the network's scaled outputs to the series' values: y * std + mean (the target's scaling), then
+    `inverse` (from a transformed scale, see `inverse_transform`; None: none). `noise_std` (H,): the observation
+    noise's standard deviation per step on the transformed scale (Zhu & Laptev 2017: the spread of the validation
+    residuals), added before `inverse`; None: no estimate."""
+
+    mean: float = 0.0
+    std: float = 1.0
+    inverse: Callable | None = None
+    noise_std: np.ndarray | None = None
+
+    def values(self, y: np.ndarray) -> np.ndarray:
+        return y if self.inverse is None else self.inverse(y)
+
+
 @torch.no_grad()
-def mc_forecast(model: nn.Module, x: np.ndarray, horizon: int, recursive: bool = False, passes: int = 100,
-                seed: int = 0, scale: tuple[float, float] = (0.0, 1.0), actual: np.ndarray | None = None,
-                noise_std: np.ndarray | None = None, inverse=None, keep_samples: bool = False, batch_size: int = 64,
-                keys: np.ndarray | None = None, progress=None) -> Forecast:
-    """Forecasts `horizon` steps from each window of x (n, D, window), dropout off and over `passes` MC passes.
+def mc_forecast(model: nn.Module, x: np.ndarray, horizon: int, options: ForecastOptions = ForecastOptions(), *,
+                recursive: bool = False, units: Units = Units(), actual: np.ndarray | None = None,
+                keys: np.ndarray | None = None, on_batch: Callable[[int], object] | None = None) -> Forecast:
+    """Forecasts `horizon` steps from each window of x (n, D, window), dropout off and over `options.passes`
+    MC passes.
 
     Args:
         recursive: feed the model's one-step output back `horizon` times (univariate series only).
-        passes: MC passes (0: only the forecast with dropout off).
-        scale: (mean, std) of the target: outputs are mapped back with y * std + mean.
-        inverse: maps values from a transformed scale back to the series' units (see `inverse_transform`);
-            the noise is added before it, so it lives on the transformed scale.
+        units: the target's scaling, transform and observation noise (added when `options.noise`).
         actual: (n, H) true values in series units (NaN where unknown) for the CRPS of each forecast.
-        noise_std: (H,) observation-noise standard deviation per step, on the transformed scale if any (Zhu &
-            Laptev 2017: the spread of the validation residuals), added to each pass for the predictive interval;
-            None: MC only.
-        batch_size: windows forecast at once (each as `passes` rows); the numbers do not depend on it.
         keys: (n,) an identity per window for its noise draws (default 0..n-1), e.g. its first target's index.
-        progress: an optional callable given the number of windows finished after each batch.
+        on_batch: called with the number of windows finished after each batch (a progress bar's update).
     """
     if recursive and x.shape[1] != 1:
         raise ConfigError(f"recursive forecasts feed the forecast back as the next input, so they need a univariate "
                           f"series; this one has {x.shape[1]} columns: use multistep='direct'.")
     model.eval()
-    mu, sd = scale
+    o, u = options, units
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    inverse = inverse or (lambda v: v)
     forward = _forward(model, horizon, recursive)
-    out = Forecast(inverse(forward(xt).numpy() * sd + mu))
-    if not passes:
+    out = Forecast(u.values(forward(xt).numpy() * u.std + u.mean))
+    if not o.passes:
         return out
-    mc, keys = MCDropout(model, passes, seed), np.arange(len(x)) if keys is None else np.asarray(keys)
+    mc, keys = MCDropout(model, o.passes, o.seed), np.arange(len(x)) if keys is None else np.asarray(keys)
+    noise_std = u.noise_std if o.noise else None
     parts = {k: [] for k in SUMMARIES}
-    for start in range(0, len(xt), batch_size):
-        rows = slice(start, start + batch_size)
-        s = mc.sample(xt[rows], forward).numpy() * sd + mu       # (T, c, H) on the transformed scale
-        _summarise(inverse(s), inverse(_with_noise(s, noise_std, seed, keys[rows])), parts,
-                   None if actual is None else actual[rows], keep_samples)
-        if progress:
-            progress(len(s[0]))
+    for start in range(0, len(xt), o.batch_size):
+        rows = slice(start, start + o.batch_size)
+        s = mc.sample(xt[rows], forward).numpy() * u.std + u.mean       # (T, c, H) on the transformed scale
+        _summarise(u.values(s), u.values(_with_noise(s, noise_std, o.seed, keys[rows])), parts,
+                   None if actual is None else actual[rows], o.keep_samples)
+        if on_batch:
+            on_batch(len(s[0]))
     return _filled(out, parts)
 
 
@@ -142,10 +177,9 @@ def _summarise(s: np.ndarray, total: np.ndarray, parts: dict, actual: np.ndarray
 
 
 @torch.no_grad()
-def stateful_forecast(model: nn.Module, series: np.ndarray, steps: np.ndarray, horizon: int, passes: int = 100,
-                      seed: int = 0, scale: tuple[float, float] = (0.0, 1.0), actual: np.ndarray | None = None,
-                      noise_std: np.ndarray | None = None, inverse=None, keep_samples: bool = False,
-                      chunk: int = 10) -> Forecast:
+def stateful_forecast(model: nn.Module, series: np.ndarray, steps: np.ndarray, horizon: int,
+                      options: ForecastOptions = ForecastOptions(), *, units: Units = Units(),
+                      actual: np.ndarray | None = None, chunk: int = 10) -> Forecast:
     """Forecasts of a stateful recurrent model made at `steps` of one scaled series (1, D, L).
 
     The model runs once over the whole series from its first step (each MC pass with its own masks, one per
@@ -154,15 +188,15 @@ def stateful_forecast(model: nn.Module, series: np.ndarray, steps: np.ndarray, h
     Arguments as for `mc_forecast`.
     """
     model.eval()
-    mu, sd = scale
-    inverse = inverse or (lambda v: v)
+    o, u = options, units
     xt = torch.from_numpy(np.ascontiguousarray(series, dtype=np.float32))
     steps = np.asarray(steps)
     forward = lambda x: model.steps(x)[0][:, torch.as_tensor(steps), :horizon]  # noqa: E731  (rows, n, H)
-    out = Forecast(inverse(forward(xt)[0].numpy() * sd + mu))
-    if not passes:
+    out = Forecast(u.values(forward(xt)[0].numpy() * u.std + u.mean))
+    if not o.passes:
         return out
-    s = MCDropout(model, passes, seed).sample(xt, forward, block=chunk)[:, 0].numpy() * sd + mu  # (T, n, H)
+    s = MCDropout(model, o.passes, o.seed).sample(xt, forward, block=chunk)[:, 0].numpy() * u.std + u.mean
     parts = {k: [] for k in SUMMARIES}
-    _summarise(inverse(s), inverse(_with_noise(s, noise_std, seed, steps + 1)), parts, actual, keep_samples)
+    noise_std = u.noise_std if o.noise else None
+    _summarise(u.values(s), u.values(_with_noise(s, noise_std, o.seed, steps + 1)), parts, actual, o.keep_samples)
     return _filled(out, parts)

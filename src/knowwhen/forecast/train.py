@@ -191,6 +191,7 @@ def _final(trainer, out: Path, series: Series, w: Windows, config: ForecastConfi
     validation part) on the transformed scale, which the predictive interval adds to the MC passes."""
     from .metrics import mae, rmse
     from .predict import model_forecast
+    from .sampling import ForecastOptions
 
     epochs = next(c for c in trainer.callbacks if isinstance(c, EpochMetrics))
     run = load_forecaster(out, allow_incomplete=True)
@@ -199,7 +200,8 @@ def _final(trainer, out: Path, series: Series, w: Windows, config: ForecastConfi
     for part in ("train", "val", "test"):
         idx = getattr(w, part)
         if len(idx):
-            f = model_forecast(run, series, w.x[idx], w.first_target[idx], passes=0, noise=False, transformed=False)
+            f = model_forecast(run, series, w.x[idx], w.first_target[idx],
+                               options=ForecastOptions(passes=0, noise=False), transformed=False)
             residuals[part] = f.point - w.unscale(w.y[idx].astype(np.float64))     # on the transformed scale
             if part != "train":
                 actual = targets(series, w.first_target[idx], w.target, config.horizon)
