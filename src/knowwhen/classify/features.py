@@ -1,7 +1,7 @@
 """A run's post-hoc novelty parts: feature statistics of its training split (features.safetensors) and the
 scores of its validation images (reference.safetensors) against which the fused `novelty` score is measured.
 
-Both are fitted at the end of training and by `knowwhen refit`; `load_run` loads them when present, and
+Both are fitted at the end of training and by `knowwhen refit` (`knowwhen.classify.posthoc`); `load_run` loads them when present, and
 `predict_dataset` then adds the feature scores and `novelty` to every batch. The methods are
 `knowwhen.uncertainty.features` and `knowwhen.uncertainty.fusion`.
 """
@@ -9,52 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from ..data import ImageDataset
 from ..errors import CheckpointError
 from ..training.rundir import FEATURES, REFERENCE, read_arrays, write_arrays
-from ..uncertainty.features import BANK_SIZE, FeatureScorer, FeatureStats, feature_dims, feature_tap
+from ..uncertainty.features import FeatureScorer
 from ..uncertainty.fusion import FUSED, Reference
-from ..uncertainty.mc import ROWS, padded_chunks
-
-if TYPE_CHECKING:  # run.py loads these files, so it is imported here for annotations only
-    from .run import Run
 
 log = logging.getLogger("knowwhen")
 FEATURES_FILE, REFERENCE_FILE = FEATURES, REFERENCE  # the run directory's names (training.rundir)
 # How the reference's own `novelty` scores were made: p-values linear between reference scores (see fusion.py).
 # Files without it were made with the step p-value, whose fused scores sit up to a rank above today's.
 P_VALUE_RULE = "interpolated"
-
-
-@torch.no_grad()
-def fit_feature_scorer(run: Run, ds: ImageDataset, indices: np.ndarray, labels: np.ndarray, seed: int = 0,
-                       batch_size: int = 512, progress: bool = True) -> FeatureScorer:
-    """Feature statistics of the images `indices` of `ds` (the training split) with the run's class indices
-    `labels`, dropout off; the kNN bank is a seeded sample of at most BANK_SIZE of them."""
-    from tqdm.auto import tqdm
-
-    rng = np.random.default_rng(seed)
-    bank = rng.choice(indices, min(BANK_SIZE, len(indices)), replace=False) if len(indices) else indices
-    stats = FeatureStats(len(run.class_names), feature_dims(run.model), bank)
-    label_of = dict(zip(np.asarray(indices).tolist(), np.asarray(labels).tolist()))
-    run.model.eval()
-    with tqdm(total=len(indices), unit="img", desc="feature statistics", disable=not progress, file=sys.stderr,
-              leave=False) as bar:
-        for idx, images in ds.batches(np.asarray(indices), batch_size):
-            for start, (block, n) in zip(range(0, len(idx), ROWS), padded_chunks(run.preprocess(images))):
-                with feature_tap(run.model) as tap:
-                    run.model(block)
-                keys = idx[start:start + n]
-                stats.add(tap["features"][:n].double().numpy(), np.array([label_of[i] for i in keys.tolist()]), keys)
-            bar.update(len(idx))
-    return stats.scorer()
 
 
 def save_features(run_dir: str | Path, scorer: FeatureScorer) -> None:

@@ -6,16 +6,21 @@ that runs made by an older knowwhen gain them without retraining.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
+
+import numpy as np
+import torch
 
 from ..data import ImageDataset, open_dataset
 from ..data.splits import Split
 from ..errors import ConfigError, DataError
 from ..training.rundir import read_config, write_config
+from ..uncertainty.features import BANK_SIZE, FeatureScorer, FeatureStats, feature_dims, feature_tap
 from ..uncertainty.fusion import reference_scores
-from ..uncertainty.mc import dropout_sites
+from ..uncertainty.mc import ROWS, dropout_sites, padded_chunks
 from .sets import CALIBRATION_FILE, compute_calibration, write_calibration
-from .features import FEATURES_FILE, REFERENCE_FILE, fit_feature_scorer, save_features, save_reference
+from .features import FEATURES_FILE, REFERENCE_FILE, save_features, save_reference
 from .own_data import own_split
 from .predict import predict_dataset, run_engine
 from .run import Run, load_run
@@ -41,6 +46,30 @@ def fit_posthoc(run: Run, ds: ImageDataset, split: Split, mc: int, parts=tuple(P
     if "calibration" in parts and len(split.calibration):
         info["calibration"] = _calibration(run, ds, split, mc, progress)
     return info
+
+
+@torch.no_grad()
+def fit_feature_scorer(run: Run, ds: ImageDataset, indices: np.ndarray, labels: np.ndarray, seed: int = 0,
+                       batch_size: int = 512, progress: bool = True) -> FeatureScorer:
+    """Feature statistics of the images `indices` of `ds` (the training split) with the run's class indices
+    `labels`, dropout off; the kNN bank is a seeded sample of at most BANK_SIZE of them."""
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(seed)
+    bank = rng.choice(indices, min(BANK_SIZE, len(indices)), replace=False) if len(indices) else indices
+    stats = FeatureStats(len(run.class_names), feature_dims(run.model), bank)
+    label_of = dict(zip(np.asarray(indices).tolist(), np.asarray(labels).tolist()))
+    run.model.eval()
+    with tqdm(total=len(indices), unit="img", desc="feature statistics", disable=not progress, file=sys.stderr,
+              leave=False) as bar:
+        for idx, images in ds.batches(np.asarray(indices), batch_size):
+            for start, (block, n) in zip(range(0, len(idx), ROWS), padded_chunks(run.preprocess(images))):
+                with feature_tap(run.model) as tap:
+                    run.model(block)
+                keys = idx[start:start + n]
+                stats.add(tap["features"][:n].double().numpy(), np.array([label_of[i] for i in keys.tolist()]), keys)
+            bar.update(len(idx))
+    return stats.scorer()
 
 
 def _features(run: Run, ds: ImageDataset, split: Split, progress: bool) -> dict:
