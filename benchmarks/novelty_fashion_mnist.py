@@ -4,8 +4,9 @@
 Prints and writes the class x measure AUROC table (novel = positive class; higher score = more uncertain,
 p_max and p_max_mc negated) and, per class, whether the best MC measure beats p_max. Every measure includes
 the feature-space scores (energy, mahalanobis, rel_mahalanobis, gauss_density, knn) and the fused `novelty` score;
-other ways of fusing (every score; the minimum p-value; Fisher's method over other subsets, among them the default
-before the look-alike scores) are computed from the same predictions and the runs' validation references. A second
+other ways of fusing (every score; the minimum p-value; Fisher's method over other subsets, among them the defaults
+before; other unions of feature-space views) are computed from the same predictions and the runs' validation
+references. A second
 novelty set is far away: scikit-learn's digits upscaled to 28x28 (every run scores them against the known test images).
 Per score and fusion the trade-off is written: mean AUROC, worst margin over p_max (and its class), classes where it
 beats or ties p_max (within 0.01), far-away mean. The nested protocol: for each held-out class c, a fusion is chosen
@@ -35,7 +36,7 @@ import knowwhen as kw
 from knowwhen.data.builtin import fashion_mnist_available
 from knowwhen.classify.leave_one_out import _slug, auroc_table, novelty_experiment
 from knowwhen.evaluation.novelty import novelty_metrics
-from knowwhen.uncertainty.fusion import combined_score, empirical_p_values, fusion_members
+from knowwhen.uncertainty.fusion import UNION, combined_score, fusion_members, member_p_values
 from knowwhen.uncertainty.measures import CONFIDENCE_MEASURES, FEATURE_SCORES, MEASURES
 
 # Fusions compared with the default (Fisher over one score per family, `knowwhen.uncertainty.fusion.FAMILIES`).
@@ -52,6 +53,13 @@ FUSIONS = {
     "fisher_default_plus_p_max": ("fisher", ("mutual_info_mc", "p_max", "energy", "mahalanobis_tie",
                                              "own_mahalanobis")),
     "fisher_mi_energy_mahalanobis_tie": ("fisher", ("mutual_info_mc", "energy", "mahalanobis_tie")),
+    # the default before the union family: the two feature-space views as two families, their evidence added
+    "fisher_mi_energy_tie_own": ("fisher", ("mutual_info_mc", "energy", "mahalanobis_tie", "own_mahalanobis")),
+    # unions (min-p, Bonferroni) of feature-space views other than the default's
+    "fisher_mi_energy_tie|own|rel_mahalanobis": ("fisher", ("mutual_info_mc", "energy", UNION.join(
+        ("mahalanobis_tie", "own_mahalanobis", "rel_mahalanobis")))),
+    "fisher_mi_energy_tie_own|rel_mahalanobis": ("fisher", ("mutual_info_mc", "energy", "mahalanobis_tie",
+                                                            "own_mahalanobis" + UNION + "rel_mahalanobis")),
     "min_families": ("min", fusion_members((*MEASURES, *FEATURE_SCORES))),
 }
 # The nested choice: the fusion with the best mean AUROC over the other classes among those within TIE of p_max on
@@ -67,8 +75,9 @@ def _fusion_aurocs(run, values: dict, novel: np.ndarray) -> dict[str, float]:
     """AUROC of each fusion in FUSIONS, from per-image measure values and the run's validation reference."""
     out = {}
     for name, (how, chosen) in FUSIONS.items():
-        names = [m for m in (chosen or run.reference) if m in run.reference and m in values and m != "novelty"]
-        score = combined_score([empirical_p_values(run.reference[m], _oriented(values, m)) for m in names], how)
+        names = [m for m in (chosen or run.reference) if m != "novelty"
+                 and all(k in run.reference and k in values for k in m.split(UNION))]
+        score = combined_score([member_p_values(run.reference, values, m) for m in names], how)
         out[name] = novelty_metrics(score[~novel], score[novel]).auroc
     return out
 

@@ -197,3 +197,23 @@ def test_no_family_exceeds_the_tail_bound():
     assert (-np.log10(p) <= bound + 1e-12).all()
     assert -np.log10(p[-1]) == pytest.approx(bound)
     assert p[0] > p[1]  # just beyond the references the tail still ranks
+
+
+def test_a_union_member_takes_the_smaller_p_value_doubled_and_keeps_the_bound():
+    """A family seen two ways ("a|b") is untypical when either view is: min(1, 2 min(p_a, p_b)), by hand; the bound
+    on each family's -log10 p holds for it too."""
+    from knowwhen.uncertainty.fusion import TAIL_DECADES, fusion_members, member_p_values
+
+    rng = np.random.default_rng(4)
+    ref = {"mahalanobis_tie": np.sort(rng.normal(size=200)), "own_mahalanobis": np.sort(rng.normal(size=200))}
+    m = {"mahalanobis_tie": np.array([0.0, 3.0, 1e9, -5.0]), "own_mahalanobis": np.array([2.5, 0.0, 1e9, -5.0])}
+    got = member_p_values(ref, m, "mahalanobis_tie|own_mahalanobis")
+    pa = empirical_p_values(ref["mahalanobis_tie"], m["mahalanobis_tie"])
+    pb = empirical_p_values(ref["own_mahalanobis"], m["own_mahalanobis"])
+    np.testing.assert_allclose(got, [min(1.0, 2 * min(a, b)) for a, b in zip(pa, pb)])
+    assert got[3] == 1.0 and got[0] == pytest.approx(2 * pb[0]) and got[1] == pytest.approx(2 * pa[1])
+    assert -np.log10(got[2]) <= np.log10(201) + TAIL_DECADES
+    # the family is fused only when a run has both of its scores
+    assert fusion_members(["mutual_info_mc", "energy", "mahalanobis_tie", "own_mahalanobis"])[-1] == \
+        "mahalanobis_tie|own_mahalanobis"
+    assert fusion_members(["p_max", "energy", "mahalanobis_tie"]) == ("p_max", "energy")

@@ -87,7 +87,8 @@ def _reference(run: Run, ds: ImageDataset, split: Split, mc: int, progress: bool
     run.reference = None  # the reference batches must not carry a fused score of an older reference
     ref = reference_scores(predict_dataset(run, ds.subset(split.val), run_engine(run, mc or None), progress=progress))
     info = {"images": len(split.val), "mc_passes": mc or None, "measures": sorted(ref)}
-    log.info("the fused novelty score combines %s (Fisher's method; one score per family)", ", ".join(ref.fused))
+    log.info("the fused novelty score combines %s (Fisher's method over the families; a|b: the smaller p-value of "
+             "the two, Bonferroni-corrected)", ", ".join(ref.fused))
     save_reference(run.path, ref, info)
     run.reference = ref
     return {**info, "fused": list(ref.fused)}  # config.json's record; the file keeps its own under `fused`

@@ -12,7 +12,9 @@ value at u_max, p(s) = p(u_max) exp(-(s - u_max) / beta), beta the mean excess o
 their smallest (peaks over a threshold), and bounded below: p >= 1 / ((n + 1) 10^TAIL_DECADES), TAIL_DECADES
 decades below the smallest conformal p-value, so that one score far out of range cannot outvote the others without
 limit (each family's -log10 p is at most log10(n + 1) + TAIL_DECADES; 5.7 for 5,400 references). Below the smallest
-reference score p = 1. Scores are oriented higher = more novel. Combined by Fisher's method, -2 sum_i ln p_i,
+reference score p = 1. Scores are oriented higher = more novel. A family seen two ways (a fused member "a|b") takes
+the smaller of its two p-values with Bonferroni's correction, min(1, 2 min(p_a, p_b)), which keeps the bound. The
+families are combined by Fisher's method, -2 sum_i ln p_i,
 reported as -log10 of its chi-square (2m degrees of freedom) tail, or by the smallest p-value with Bonferroni's
 correction, -log10 min(1, m min_i p_i). The scores are dependent, so neither is an exact p-value; both are monotone scores
 (higher = more novel).
@@ -25,17 +27,30 @@ from .measures import SCORED_MEASURES, uncertainty_scores
 
 COMBINATIONS = ("fisher", "min")
 FUSED = "novelty"  # the fused score's column
-# The fused families, each its scores in order of preference: the first a run has represents the family. Chosen on
+UNION = "|"  # a fused member "a|b": one family seen two ways, its p-value Bonferroni's min(1, 2 min(p_a, p_b))
+# The fused families, each its members in order of preference: the first a run has represents the family. Chosen on
 # leave-one-class-out Fashion-MNIST (benchmarks/novelty_fashion_mnist.py, docs/results.md): the MC doubt and the
-# energy see far-away images; the tie between the two nearest classes and the predicted class's own Mahalanobis
-# distance see classes that look like a known one, where (rel_)mahalanobis and knn, the members before, lost to p_max.
-FAMILIES = (("mutual_info_mc", "p_max"), ("energy",), ("mahalanobis_tie",), ("own_mahalanobis",))
+# energy see far-away images; the feature-space family sees classes that look like a known one, either as an image
+# between the two nearest classes (mahalanobis_tie) or as one far from its predicted class under that class's own
+# covariance (own_mahalanobis). They are two ways one image can be untypical of its class, often one without the
+# other, so the family takes the stronger of them (min-p) instead of adding them as independent evidence.
+FAMILIES = (("mutual_info_mc", "p_max"), ("energy",), ("mahalanobis_tie" + UNION + "own_mahalanobis",))
 
 
 def fusion_members(available) -> tuple[str, ...]:
-    """The scores fused from those `available`: the first present of each family of FAMILIES."""
+    """The members fused from the scores `available`: of each family of FAMILIES the first whose scores are all
+    present."""
     have = set(available)
-    return tuple(next(m for m in family if m in have) for family in FAMILIES if have & set(family))
+    return tuple(next(m for m in family if set(m.split(UNION)) <= have) for family in FAMILIES
+                 if any(set(m.split(UNION)) <= have for m in family))
+
+
+def member_p_values(reference: dict, measures: dict, member: str) -> np.ndarray:
+    """The p-value of a fused member: its score's against the reference scores; for a union "a|b|...", Bonferroni's
+    min(1, k min_i p_i) over its k scores."""
+    parts = member.split(UNION)
+    p = [empirical_p_values(reference[k], uncertainty_scores(measures, k)) for k in parts]
+    return p[0] if len(p) == 1 else np.minimum(1.0, len(p) * np.min(p, axis=0))
 
 
 TAIL = 0.1  # the fraction of the largest reference scores whose mean excess sets the extrapolated tail
@@ -114,9 +129,10 @@ def reference_scores(batches) -> Reference:
 
 
 def fused_novelty(reference: Reference, measures: dict, how: str = "fisher") -> np.ndarray:
-    """The fused `novelty` score of a batch: the p-value of each fused measure (`reference.fused`; every measure for
-    an older reference) against the reference scores, combined; higher = more novel."""
+    """The fused `novelty` score of a batch: the p-value of each fused member (`reference.fused`, see
+    `member_p_values`; every measure for an older reference) against the reference scores, combined; higher = more
+    novel."""
     fused = getattr(reference, "fused", None)
-    names = [k for k in (reference if fused is None else fused) if k in reference and k in measures and k != FUSED]
-    return combined_score([empirical_p_values(reference[k], uncertainty_scores(measures, k)) for k in names], how)
-
+    names = [m for m in (reference if fused is None else fused)
+             if m != FUSED and all(k in reference and k in measures for k in m.split(UNION))]
+    return combined_score([member_p_values(reference, measures, m) for m in names], how)
