@@ -16,7 +16,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     Example:
         >>> with atomic_path("out.bin") as tmp:  # doctest: +SKIP
-        ...     save_file(tensors, tmp)
+        ...     np.save(tmp, array)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
