@@ -36,7 +36,7 @@ import knowwhen as kw
 from knowwhen.data.builtin import fashion_mnist_available
 from knowwhen.classify.leave_one_out import _slug, auroc_table, novelty_experiment
 from knowwhen.evaluation.novelty import novelty_metrics
-from knowwhen.uncertainty.fusion import UNION, combined_score, fusion_members, member_p_values
+from knowwhen.uncertainty.fusion import UNION, combined_score, fusion_members, member_p_values, member_scores
 from knowwhen.uncertainty.measures import CONFIDENCE_MEASURES, FEATURE_SCORES, MEASURES
 
 # Fusions compared with the default (Fisher over one score per family, `knowwhen.uncertainty.fusion.FAMILIES`).
@@ -76,7 +76,7 @@ def _fusion_aurocs(run, values: dict, novel: np.ndarray) -> dict[str, float]:
     out = {}
     for name, (how, chosen) in FUSIONS.items():
         names = [m for m in (chosen or run.reference) if m != "novelty"
-                 and all(k in run.reference and k in values for k in m.split(UNION))]
+                 and all(k in run.reference and k in values for k in member_scores(m))]
         score = combined_score([member_p_values(run.reference, values, m) for m in names], how)
         out[name] = novelty_metrics(score[~novel], score[novel]).auroc
     return out

@@ -47,9 +47,11 @@ def _fisher_by_hand(ref, row, names) -> float:
         s = -float(row[name]) if name in ("p_max", "p_max_mc") else float(row[name])
         return _p_by_hand(list(ref[name]), s)
 
-    p = [min(1.0, 2 * min(p_of(a), p_of(b))) if "|" in m else p_of(m)
-         for m in names for a, b in [m.split("|") if "|" in m else (m, m)]]
-    return -np.log10(combine_pvalues(p).pvalue)
+    def p_member(m):  # a union "a|b": the smaller p-value of its views, times their number
+        views = m.split("|")
+        return min(1.0, len(views) * min(p_of(v) for v in views))
+
+    return -np.log10(combine_pvalues([p_member(m) for m in names]).pvalue)
 
 
 def _p_by_hand(ref: list, s: float) -> float:

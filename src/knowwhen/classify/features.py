@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import CheckpointError
 from ..training.rundir import FEATURES, REFERENCE, read_arrays, write_arrays
 from ..uncertainty.features import FeatureScorer
-from ..uncertainty.fusion import FUSED, UNION, Reference
+from ..uncertainty.fusion import FUSED, UNION, Reference, member_scores
 
 log = logging.getLogger("knowwhen")
 FEATURES_FILE, REFERENCE_FILE = FEATURES, REFERENCE  # the run directory's names (training.rundir)
@@ -68,7 +68,7 @@ def _reference_from(scores: dict, metadata: dict, path: Path) -> Reference:
     except ValueError:
         names = None
     if not isinstance(names, list) or not names or any(
-            not isinstance(n, str) or not set(n.split(UNION)) <= set(scores) for n in names):
+            not isinstance(n, str) or not set(member_scores(n)) <= set(scores) for n in names):
         raise ValueError(f"metadata 'fused' = {fused!r} is not a list of the measures the file holds "
                          f"(a member a{UNION}b: two of them)")
     return Reference(scores, names)

@@ -8,8 +8,8 @@ from .predict import SeriesForecast, predict_forecasts, write_forecast_csv
 from .run import ForecastRun, load_forecaster
 from .sampling import Forecast, ForecastOptions, Units, mc_forecast, stateful_forecast
 
-__all__ = ["Forecast", "ForecastOptions", "ForecastRun", "Units", "SeriesForecast", "evaluate_forecaster", "format_forecast_summary",
-           "load_forecaster", "mc_forecast", "predict_forecasts", "stateful_forecast", "train_forecaster",
+__all__ = ["Forecast", "ForecastOptions", "ForecastRun", "SeriesForecast", "Units", "evaluate_forecaster",
+           "format_forecast_summary", "load_forecaster", "mc_forecast", "predict_forecasts", "stateful_forecast", "train_forecaster",
            "write_forecast_csv"]
 
 

@@ -37,19 +37,23 @@ UNION = "|"  # a fused member "a|b": one family seen two ways, its p-value Bonfe
 FAMILIES = (("mutual_info_mc", "p_max"), ("energy",), ("mahalanobis_tie" + UNION + "own_mahalanobis",))
 
 
+def member_scores(member: str) -> list[str]:
+    """The scores a fused member is made of: one, or the views of a union "a|b"."""
+    return member.split(UNION)
+
+
 def fusion_members(available) -> tuple[str, ...]:
     """The members fused from the scores `available`: of each family of FAMILIES the first whose scores are all
     present."""
     have = set(available)
-    return tuple(next(m for m in family if set(m.split(UNION)) <= have) for family in FAMILIES
-                 if any(set(m.split(UNION)) <= have for m in family))
+    present = lambda m: set(member_scores(m)) <= have  # noqa: E731
+    return tuple(next(m for m in family if present(m)) for family in FAMILIES if any(map(present, family)))
 
 
 def member_p_values(reference: dict, measures: dict, member: str) -> np.ndarray:
     """The p-value of a fused member: its score's against the reference scores; for a union "a|b|...", Bonferroni's
     min(1, k min_i p_i) over its k scores."""
-    parts = member.split(UNION)
-    p = [empirical_p_values(reference[k], uncertainty_scores(measures, k)) for k in parts]
+    p = [empirical_p_values(reference[k], uncertainty_scores(measures, k)) for k in member_scores(member)]
     return p[0] if len(p) == 1 else np.minimum(1.0, len(p) * np.min(p, axis=0))
 
 
@@ -134,5 +138,5 @@ def fused_novelty(reference: Reference, measures: dict, how: str = "fisher") -> 
     novel."""
     fused = getattr(reference, "fused", None)
     names = [m for m in (reference if fused is None else fused)
-             if m != FUSED and all(k in reference and k in measures for k in m.split(UNION))]
+             if m != FUSED and all(k in reference and k in measures for k in member_scores(m))]
     return combined_score([member_p_values(reference, measures, m) for m in names], how)
