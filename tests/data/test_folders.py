@@ -135,3 +135,55 @@ def test_tiff_channel_names_come_from_imagej_labels(tmp_path):
     ds = open_dataset(tmp_path / "r")
     assert ds.shape == (2, 8, 8) and ds.channel_names == ("GFP", "RFP")
     assert open_dataset(tmp_path / "r", options={"channel_names": ("A", "B")}).channel_names == ("A", "B")
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "RGB", "RGBA", "P", "I;16", "L+transparency", "P+transparency"])
+def test_a_png_headers_shape_is_the_decoded_shape_and_pils(tmp_path, mode):
+    """The PNG header is read from its IHDR chunk without PIL: it must say what decoding gives and PIL says."""
+    from PIL import Image
+
+    from knowwhen.data.images import png_header_shape, read_image
+
+    pil_mode, _, transparency = mode.partition("+")
+    rng = np.random.default_rng(0)
+    im = Image.fromarray(rng.integers(0, 255, (5, 7, 4), dtype=np.uint8), "RGBA").convert(
+        "RGB" if pil_mode == "P" else pil_mode if pil_mode != "I;16" else "L")
+    if pil_mode == "P":
+        im = im.quantize(16)
+    if pil_mode == "I;16":
+        im = Image.fromarray(rng.integers(0, 65535, (5, 7), dtype=np.uint16))
+    path = tmp_path / "x.png"
+    im.save(path, **({"transparency": 0} if transparency else {}))
+    with Image.open(path) as reopened:
+        assert reopened.mode.startswith(pil_mode if pil_mode != "I;16" else "I")
+    shape = png_header_shape(path.read_bytes()[:26])
+    assert shape == read_image(path).shape == (shape[0], 5, 7)
+
+
+def test_a_jpeg_named_png_and_a_cut_png_header_are_read_by_their_content(tmp_path):
+    from PIL import Image
+
+    from knowwhen.data.images import checked_file_source, header_shape, png_header_shape, read_image
+
+    Image.fromarray(np.zeros((6, 9, 3), np.uint8)).save(tmp_path / "jpeg.png", format="JPEG")
+    assert png_header_shape((tmp_path / "jpeg.png").read_bytes()) is None
+    assert header_shape(tmp_path / "jpeg.png") == read_image(tmp_path / "jpeg.png").shape == (3, 6, 9)
+    Image.fromarray(np.zeros((6, 9), np.uint8)).save(tmp_path / "x.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "x.png").read_bytes()[:20])
+    assert png_header_shape((tmp_path / "cut.png").read_bytes()) is None
+    with pytest.raises(DataError, match=r"cut\.png: not a readable image"):  # PIL's own reading names the fault
+        checked_file_source([tmp_path / "cut.png"], skip_bad=False)
+
+
+def test_manifest_paths_resolve_as_pathlib_does_through_linked_folders_and_files(tmp_path):
+    from knowwhen.data.folders import manifest_paths
+
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "real" / "sub" / "a.png").write_bytes(b"")
+    (tmp_path / "elsewhere.png").write_bytes(b"")
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    (tmp_path / "real" / "sub" / "link.png").symlink_to(tmp_path / "elsewhere.png")
+    csv_path = tmp_path / "linked" / "m.csv"
+    names = ["sub/a.png", "./sub/a.png", "sub/../sub/a.png", "sub/link.png", "../elsewhere.png", "sub/missing.png",
+             "sub/..", str(tmp_path / "linked" / "sub" / "a.png")]
+    assert manifest_paths(csv_path, names) == [str((csv_path.parent / n).resolve()) for n in names]

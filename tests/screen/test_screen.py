@@ -509,3 +509,42 @@ def test_a_screen_of_many_plates_gets_an_index_and_one_page_per_plate(digits_run
         assert set(data_json["picks"]) == {plate} and 'href="report.html"' in page
     sizes = [(tmp_path / "o" / f"report-{p}.html").stat().st_size for p in plates]
     assert max(sizes) < 1.3 * min(sizes)        # a page holds one plate, whatever the screen's size
+
+
+def test_a_screen_of_png_files_killed_mid_prediction_resumes_to_the_same_files(digits_run, tmp_path):
+    """kill -9 while the read-ahead thread decodes PNG files ahead of the network: the rerun skips the finished
+    parts and writes what an uninterrupted screen writes, byte for byte."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from PIL import Image
+
+    x = (kw.open_dataset("digits").images(np.arange(96 * 12))[:, 0] * 15).astype(np.uint8)
+    lines = ["path,Metadata_Plate,Metadata_Well"]
+    for i, img in enumerate(x):
+        Image.fromarray(img).save(tmp_path / f"c{i}.png")
+        lines.append(f"c{i}.png,P1,{WELLS[i // 12]}")
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    args = [sys.executable, "-m", "knowwhen", "screen", str(digits_run), str(tmp_path / "m.csv"), "--mc", "50",
+            "--part-size", "48", "--cells-format", "csv", "--quiet", "--out"]
+    from knowwhen.screen import ScreenOptions
+
+    assert ScreenOptions().prefetch > 0  # the CLI screens with read-ahead
+    subprocess.run([*args, str(tmp_path / "whole")], check=True, capture_output=True)
+    proc = subprocess.Popen([*args, str(tmp_path / "killed")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parts = tmp_path / "killed" / "..predictions.parquet.parts"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and len(list(parts.glob("part-*"))) < 4:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if (tmp_path / "killed" / "wells.csv").exists():
+        pytest.skip("the screen finished before it could be killed")
+    assert 4 <= len(list(parts.glob("part-*"))) < 24
+    r = subprocess.run([*args, str(tmp_path / "killed")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "skipping" in r.stderr
+    for name in ("cells.csv", "wells.csv", "plates.csv"):
+        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from pathlib import Path
 
@@ -74,6 +75,25 @@ def open_folder(root: str | Path, options: dict | None = None, skip_bad: bool = 
     return _dataset_from_files(paths, labels, class_names, root, "folder", skip_bad)
 
 
+def manifest_paths(csv_path: Path, names: list[str]) -> list[str]:
+    """`str((csv_path.parent / name).resolve())` for every name, each folder resolved once.
+
+    Resolving a path costs a system call per component; a manifest of a plate lists thousands of files in a few
+    folders, so this checks only whether each file itself is a link (then it is resolved whole, as before).
+    """
+    base, real_folders, out = csv_path.parent, {}, []
+    for name in names:
+        folder, leaf = os.path.split(os.path.join(base, name))
+        if leaf in ("", ".", ".."):
+            out.append(os.path.realpath(os.path.join(folder, leaf)))
+            continue
+        if folder not in real_folders:
+            real_folders[folder] = os.path.realpath(folder)
+        full = os.path.join(real_folders[folder], leaf)
+        out.append(os.path.realpath(full) if os.path.islink(full) else full)
+    return out
+
+
 def _manifest_rows(path: Path) -> tuple[list[Path], list[str] | None]:
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -88,10 +108,10 @@ def _manifest_rows(path: Path) -> tuple[list[Path], list[str] | None]:
         raise DataError(f"{path}: cannot read the CSV manifest ({e}).") from None
     if not rows:
         raise DataError(f"{path}: the manifest lists no images; add one line per image under its header.")
-    paths = [(path.parent / r["path"]).resolve() if r["path"] else None for r in rows]
-    for line, p in enumerate(paths, start=2):
-        if p is None:
+    for line, r in enumerate(rows, start=2):
+        if not r["path"]:
             raise DataError(f"{path} line {line}: empty path; every line needs a path (relative to the CSV).")
+    paths = [Path(p) for p in manifest_paths(path, [r["path"] for r in rows])]
     labels = [(r.get("label") or "").strip() for r in rows] if "label" in fields else None
     if labels is not None:
         for line, lab in enumerate(labels, start=2):
@@ -105,7 +125,8 @@ def open_manifest(path: str | Path, options: dict | None = None, skip_bad: bool 
     """Opens a CSV with columns `path,label` (paths relative to the CSV; `label` optional)."""
     path, options = Path(path), dict(options or {})
     paths, labels = _manifest_rows(path)
-    missing = [(i, p) for i, p in enumerate(paths) if not p.is_file()]
+    is_file = [p.is_file() for p in paths]
+    missing = [(i, p) for i, (p, ok) in enumerate(zip(paths, is_file)) if not ok]
     if missing and not skip_bad:
         i, p = missing[0]
         raise DataError(f"{path} line {i + 2}: {p} does not exist ({len(missing)} missing in all); "
@@ -119,7 +140,7 @@ def open_manifest(path: str | Path, options: dict | None = None, skip_bad: bool 
         if stray:
             raise DataError(f"{path}: label(s) {', '.join(stray[:5])} are not in class_names; add them.")
         label_ids = [index[lab] for lab in labels]
-    keep = [i for i, p in enumerate(paths) if p.is_file()]
+    keep = [i for i, ok in enumerate(is_file) if ok]
     for i, p in missing:
         print(f"skipped {p}: listed in {path} line {i + 2} but does not exist", file=sys.stderr)
     return _dataset_from_files([paths[i] for i in keep], [label_ids[i] for i in keep], class_names,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import ImageDataset
+from ..data.folders import manifest_paths
 from ..data.wellnames import canonical_well, well_position
 from ..errors import DataError
 
@@ -89,8 +90,8 @@ def _csv_columns(path: Path, ds: ImageDataset) -> dict[str, np.ndarray]:
         rows = list(reader)
         fields = [c for c in (reader.fieldnames or []) if c not in ("path", "label")]
     row_of = {}
-    for i, r in enumerate(rows):
-        row_of.setdefault(str((path.parent / r["path"]).resolve()), i)
+    for i, resolved in enumerate(manifest_paths(path, [r["path"] for r in rows])):
+        row_of.setdefault(resolved, i)
     idx = np.array([row_of[ds.item_id(i)] for i in range(len(ds))])
     return {c: np.array([rows[i][c] for i in idx], dtype=object) for c in fields}
 
