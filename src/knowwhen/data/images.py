@@ -83,10 +83,6 @@ def png_header_shape(head: bytes) -> tuple[int, int, int] | None:
 
 
 def pil_header_shape(path: Path) -> tuple[int, int, int]:
-    with open(path, "rb") as f:
-        shape = png_header_shape(f.read(26))
-    if shape is not None:
-        return shape
     from PIL import Image
 
     with Image.open(path) as im:
@@ -127,7 +123,11 @@ def read_image(path: Path) -> np.ndarray:
 
 def header_shape(path: Path) -> tuple[int, int, int]:
     """(C, H, W) from the file header, without decoding pixels."""
-    return tiff_header_shape(path) if _is_tiff(path) else pil_header_shape(path)
+    if _is_tiff(path):
+        return tiff_header_shape(path)
+    with open(path, "rb") as f:
+        shape = png_header_shape(f.read(26))
+    return shape if shape is not None else pil_header_shape(path)
 
 
 def _progress(items, desc: str):
