@@ -1,6 +1,7 @@
 """What reading and summarising cost a screen: the same cells screened from PNG files and predicted from an NPZ,
-with and without reading ahead (prefetch), in one process, alternating, after one warm-up prediction (the first call
-in a process is twice as slow), each kind first, second and third in turn. Each timing includes opening the data (the PNG manifest checks every file's header).
+with and without reading ahead (prefetch), in one process, after one warm-up prediction (the first call in a
+process is twice as slow), each kind first, second and third in turn. Each timing includes opening the data (the
+PNG manifest checks every file's header).
 
 9,600 Fashion-MNIST test images as one 96-well plate (100 cells per well, controls in column 1), written as PNG
 files with a CSV manifest and as one NPZ; a `cnn` trained 1 epoch (speed does not depend on accuracy). With
@@ -8,10 +9,11 @@ files with a CSV manifest and as one NPZ; a `cnn` trained 1 epoch (speed does no
 `open_dataset` + `write_predictions` on the NPZ (the network and the measures alone) and `open_dataset` +
 `screen_run` on the PNG manifest (header checks, PNG decoding, the network, QC, thresholds, wells, hit tests,
 cells.parquet), each with prefetch 0 and 2; `screen_run` on the NPZ too, which parts the screen's own cost (NPZ
-screen / NPZ prediction) from the files' (PNG screen / NPZ screen). T = 100 is `knowwhen screen`'s default; with fewer passes the network's
-share shrinks and the files' share grows (--mc 30 writes screen_io_mc30.json).
+screen / NPZ prediction) from the files' (PNG screen / NPZ screen). T = 100 is `knowwhen screen`'s default; with
+fewer passes the network's share shrinks and the files' share grows (--mc 30 writes screen_io_mc30.json).
 Target: the PNG screen <= 1.10x the NPZ prediction (same T).
-Run: .venv/bin/python benchmarks/screen_io.py [--mc 100] [--repeats 3] [--precision fp32] [--size 28] [--prefetch 0,2]
+Run: .venv/bin/python benchmarks/screen_io.py [--mc 100] [--repeats 3] [--precision fp32] [--size 28]
+    [--prefetch 0,2]
 """
 from __future__ import annotations
 
@@ -108,7 +110,8 @@ def main() -> None:
                     data = manifest if name == "screen_png" else npz
                     opened = kw.open_dataset(data)
                     screen_run(run, opened, screen_metadata(data, opened), work / "out" / "s", ScreenOptions(
-                        mc=a.mc, progress=False, controls="Metadata_Well=A01", precision=a.precision, prefetch=prefetch))
+                        mc=a.mc, progress=False, controls="Metadata_Well=A01", precision=a.precision,
+                        prefetch=prefetch))
                 times.setdefault(f"{name}_prefetch{prefetch}", []).append(round(time.perf_counter() - t0, 2))
                 print(name, prefetch, times[f"{name}_prefetch{prefetch}"][-1], "s", flush=True)
     med = {k: float(np.median(v)) for k, v in times.items()}
@@ -116,7 +119,8 @@ def main() -> None:
     suffix = (("" if a.mc == 100 else f"_mc{a.mc}") + ("" if a.precision == "fp32" else f"_{a.precision}")
               + ("" if a.size == 28 else f"_size{a.size}"))
     write_result(f"screen_io{suffix}", {
-        "cells": len(opened), "cell_shape": list(opened.shape), "opening_timed": True, "mc_passes": a.mc, "precision": a.precision,
+        "cells": len(opened), "cell_shape": list(opened.shape), "opening_timed": True, "mc_passes": a.mc,
+        "precision": a.precision,
         "cpu_bf16_flags": sorted(cpu_flags() & {"avx512_bf16", "amx_bf16"}), "seconds": times, "median": med,
         "screen_png_over_predict_npz": {k: round(med[f"screen_png_prefetch{k}"] / med[f"predict_npz_prefetch{k}"], 3)
                                         for k in a.prefetch},

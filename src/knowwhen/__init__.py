@@ -6,15 +6,16 @@ cost milliseconds, not the seconds that torch, Lightning and scikit-learn take, 
 __version__ = "0.1.0"
 
 _WHERE = {
-    "classify": ("ConformalOptions", "EvaluateOptions", "PredictionBatch", "PredictOptions", "Run", "calibrate_run", "evaluate_run",
-                 "load_run", "predict", "predict_dataset", "predict_proba", "run_engine", "write_predictions", "train",
-                 "KnowwhenClassifier"),
+    "classify": ("ConformalOptions", "EvaluateOptions", "PredictionBatch", "PredictOptions", "Run", "calibrate_run",
+                 "evaluate_run", "load_run", "predict", "predict_dataset", "predict_proba", "run_engine",
+                 "write_predictions", "train", "KnowwhenClassifier"),
     "config": ("AugmentConfig", "DataConfig", "ForecastConfig", "ModelConfig", "OptimConfig", "SeriesConfig",
                "TrainConfig"),
     "data": ("ImageDataset", "dataset_from_arrays", "open_dataset"),
     "data.series": ("open_series",),
     "errors": ("CheckpointError", "ConfigError", "DataError", "KnowwhenError"),
-    "forecast": ("ForecastOptions", "ForecastRun", "evaluate_forecaster", "load_forecaster", "predict_forecasts", "train_forecaster"),
+    "forecast": ("ForecastOptions", "ForecastRun", "evaluate_forecaster", "load_forecaster", "predict_forecasts",
+                 "train_forecaster"),
     "models": ("create_model", "list_models", "model_summary"),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
