@@ -199,3 +199,51 @@ def test_evaluate_reports_the_mc_mean_before_and_after_its_temperature(digits_ru
     known = [r for r in rows if r["label"] in run.class_names]
     p_true = [float(r[f"prob_{r['label']}"]) for r in known]
     assert cal["mc_mean"]["nll"] == pytest.approx(-np.mean(np.log(p_true)), rel=1e-4)
+
+
+CHOSEN = ("mutual_info_mc", "p_max", "energy", "mahalanobis_tie", "own_mahalanobis", "knn")
+
+
+def test_refit_fuse_changes_novelty_and_nothing_else_and_a_later_refit_keeps_the_choice(digits_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(digits_run, run_dir)
+    sub = kw.open_dataset("digits").subset(np.arange(60))
+    options = kw.PredictOptions(mc=20, progress=False)
+    kw.write_predictions(kw.load_run(run_dir), sub, tmp_path / "before.csv", options)
+    old_reference = kw.load_run(run_dir).reference
+    r = runner.invoke(app, ["refit", str(run_dir), "--fuse", ",".join(CHOSEN), "--quiet"])
+    assert r.exit_code == 0 and "refitted reference" in r.output, r.output
+    assert f"novelty fuses {', '.join(CHOSEN)}" in r.output
+    run = kw.load_run(run_dir)
+    assert run.reference.fused == CHOSEN
+    for name in old_reference:   # the same validation scores; only what they are fused into changed
+        if name != "novelty":
+            np.testing.assert_allclose(run.reference[name], old_reference[name], rtol=1e-6)
+    kw.write_predictions(run, sub, tmp_path / "after.csv", options)
+    before, after = _rows(tmp_path / "before.csv"), _rows(tmp_path / "after.csv")
+    assert [{k: v for k, v in row.items() if k != "novelty"} for row in after] == \
+        [{k: v for k, v in row.items() if k != "novelty"} for row in before]
+    assert any(a["novelty"] != b["novelty"] for a, b in zip(after, before))
+    for row in after[:5]:
+        assert float(row["novelty"]) == pytest.approx(_fisher_by_hand(run.reference, row, CHOSEN), rel=1e-4)
+    assert "novelty fuses " + ", ".join(CHOSEN) + " (chosen with refit --fuse)" in \
+        runner.invoke(app, ["info", str(run_dir)]).output
+    r = runner.invoke(app, ["refit", str(run_dir), "--parts", "reference", "--quiet"])   # keeps the choice
+    assert r.exit_code == 0 and kw.load_run(run_dir).reference.fused == CHOSEN, r.output
+    r = runner.invoke(app, ["refit", str(run_dir), "--fuse", "default", "--quiet"])     # one per family again
+    assert r.exit_code == 0 and kw.load_run(run_dir).reference.fused == FUSED_MEMBERS, r.output
+    assert "fused_chosen" not in json.loads((run_dir / "config.json").read_text())["reference"]
+
+
+@pytest.mark.parametrize("fuse, says", [("knn,no_such_measure", "no_such_measure"), ("knn,energy,knn", "twice"),
+                                        ("energy,novelty", "novelty"), ("", "an empty name"),
+                                        ("energy,knn|set_size", "set_size"),
+                                        ("mutual_info_mc,energy --mc 0", "mutual_info_mc")])
+def test_refit_fuse_refuses_what_is_not_a_measure_in_one_line_and_changes_nothing(digits_run, tmp_path, fuse, says):
+    run_dir = tmp_path / "run"
+    shutil.copytree(digits_run, run_dir)
+    files = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    fuse, *more = fuse.split(" ")
+    r = runner.invoke(app, ["refit", str(run_dir), "--fuse", fuse, *more, "--quiet"])
+    assert r.exit_code == 2 and "--fuse" in r.output and says in r.output and "Traceback" not in r.output, r.output
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == files

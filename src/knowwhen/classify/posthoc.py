@@ -17,7 +17,8 @@ from ..data.splits import Split
 from ..errors import ConfigError, DataError
 from ..training.rundir import read_config, write_config
 from ..uncertainty.features import BANK_SIZE, FeatureScorer, FeatureStats, feature_dims, feature_tap
-from ..uncertainty.fusion import reference_scores
+from ..uncertainty.fusion import chosen_members, reference_scores
+from ..uncertainty.measures import SCORED_MEASURES
 from ..uncertainty.mc import ROWS, dropout_sites, padded_chunks
 from .sets import CALIBRATION_FILE, compute_calibration, write_calibration
 from .features import FEATURES_FILE, REFERENCE_FILE, save_features, save_reference
@@ -30,11 +31,14 @@ log = logging.getLogger("knowwhen")
 # In the order they are fitted: the reference and calibration scores use the MC temperature.
 PARTS = {"features": FEATURES_FILE, "mc_temperature": None, "reference": REFERENCE_FILE,
          "calibration": CALIBRATION_FILE}
+DEFAULT_FUSION = "default"  # `refit --fuse default`: back to one member per family (`fusion_members`)
 
 
-def fit_posthoc(run: Run, ds: ImageDataset, split: Split, mc: int, parts=tuple(PARTS), progress: bool = True) -> dict:
+def fit_posthoc(run: Run, ds: ImageDataset, split: Split, mc: int, parts=tuple(PARTS), progress: bool = True,
+                members: tuple[str, ...] | None = None) -> dict:
     """Fits `parts` of the run from `ds` split as it was trained (MC parts with `mc` passes, seed 0), saves
-    each file into the run directory and sets it on `run`; returns what config.json records about them."""
+    each file into the run directory and sets it on `run`; returns what config.json records about them.
+    `members`: the measures the fused `novelty` combines (`chosen_members`); None: one per family."""
     mc = mc if dropout_sites(run.model) else 0
     info = {}
     if "features" in parts:
@@ -42,7 +46,7 @@ def fit_posthoc(run: Run, ds: ImageDataset, split: Split, mc: int, parts=tuple(P
     if "mc_temperature" in parts and run.samples(mc) > 1 and len(split.val) >= MIN_TEMPERATURE_IMAGES:
         info.update(fit_mc_temperature_on_validation(run, ds, split, mc))
     if "reference" in parts and len(split.val):
-        info["reference"] = _reference(run, ds, split, mc, progress)
+        info["reference"] = _reference(run, ds, split, mc, progress, members)
     if "calibration" in parts and len(split.calibration):
         info["calibration"] = _calibration(run, ds, split, mc, progress)
     return info
@@ -81,17 +85,23 @@ def _features(run: Run, ds: ImageDataset, split: Split, progress: bool) -> dict:
             "bank": len(run.features.bank), "knn_k": run.features.k}
 
 
-def _reference(run: Run, ds: ImageDataset, split: Split, mc: int, progress: bool) -> dict:
-    log.info("scoring the %d validation images as the reference of the fused novelty score (%s)", len(split.val),
-             f"{run.samples(mc)} samples" if run.samples(mc) else "no MC")
+def _reference(run: Run, ds: ImageDataset, split: Split, mc: int, progress: bool, members=None) -> dict:
+    how = f"{run.samples(mc)} samples" if run.samples(mc) else "no MC"
+    log.info("scoring the %d validation images as the reference of the fused novelty score (%s)", len(split.val), how)
     run.reference = None  # the reference batches must not carry a fused score of an older reference
-    ref = reference_scores(predict_dataset(run, ds.subset(split.val), run_engine(run, mc or None), progress=progress))
+    batches = predict_dataset(run, ds.subset(split.val), run_engine(run, mc or None), progress=progress)
+    try:
+        ref = reference_scores(batches, members)
+    except ValueError as e:  # a chosen measure this run's reference lacks (an MC measure without MC passes)
+        raise ConfigError(f"{run.path}: --fuse: {e}, those its reference holds ({how}); choose among them.") from None
     info = {"images": len(split.val), "mc_passes": mc or None, "measures": sorted(ref)}
-    log.info("the fused novelty score combines %s (Fisher's method over the families; a|b: the smaller p-value of "
-             "the two, Bonferroni-corrected)", ", ".join(ref.fused))
+    log.info("the fused novelty score combines %s (%s; Fisher's method over them; a|b: the smaller p-value of "
+             "the two, Bonferroni-corrected)", ", ".join(ref.fused),
+             "chosen with --fuse" if members is not None else "one per family, the default")
     save_reference(run.path, ref, info)
     run.reference = ref
-    return {**info, "fused": list(ref.fused)}  # config.json's record; the file keeps its own under `fused`
+    chosen = {"fused_chosen": True} if members is not None else {}  # kept by later refits (`refit_run`)
+    return {**info, "fused": list(ref.fused), **chosen}  # config.json's record; the file keeps its own `fused`
 
 
 def _calibration(run: Run, ds: ImageDataset, split: Split, mc: int, progress: bool) -> dict:
@@ -112,19 +122,25 @@ def missing_parts(run_dir: str | Path) -> list[str]:
 
 
 def refit_run(run_dir: str | Path, data: ImageDataset | None = None, parts=None, mc: int | None = None,
-              progress: bool = True) -> dict:
+              progress: bool = True, fuse: tuple[str, ...] | str | None = None) -> dict:
     """Fits the post-hoc parts a run lacks (or `parts`) from the data it was trained on (by default reopened from
     its config; recognised by content) and records them in config.json; nothing else changes. Returns
     {part: info} of what was fitted.
 
+    `fuse`: the measures the fused `novelty` combines (a|b: one family seen two ways), which refits the reference;
+    DEFAULT_FUSION: one per family again; None: those chosen before with `fuse`, else one per family.
+
     Example:
-        >>> refit_run("runs/old-fmnist")  # doctest: +SKIP
+        >>> refit_run("runs/fmnist", fuse=("mutual_info_mc", "p_max", "energy", "knn"))  # doctest: +SKIP
     """
     run = load_run(run_dir)
     parts = list(parts) if parts is not None else missing_parts(run_dir)
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         raise ConfigError(f"cannot refit {', '.join(unknown)}: the parts are {', '.join(PARTS)}.")
+    members = _members(run_dir, fuse)
+    if fuse is not None and "reference" not in parts:
+        parts = [p for p in PARTS if p in {*parts, "reference"}]
     if not parts:
         log.info("%s has every post-hoc part (%s); nothing to refit", run_dir, ", ".join(PARTS))
         return {}
@@ -139,8 +155,27 @@ def refit_run(run_dir: str | Path, data: ImageDataset | None = None, parts=None,
     if "calibration" in parts and not len(split.calibration):
         log.info("%s kept no calibration split; calibrate its conformal sets on other labelled images with "
                  "`knowwhen conformal %s DATA`", run_dir, run_dir)
-    info = fit_posthoc(run, ds, split, mc if mc is not None else run.config.calibration_mc, parts, progress)
+    info = fit_posthoc(run, ds, split, mc if mc is not None else run.config.calibration_mc, parts, progress, members)
     payload = read_config(run_dir)
     payload.update(info)
     write_config(Path(run_dir), {k: v for k, v in payload.items() if k not in ("format", "format_version")})
     return info
+
+
+def _members(run_dir: str | Path, fuse) -> tuple[str, ...] | None:
+    """The fused members a refit uses: `fuse` (its names checked first), none for DEFAULT_FUSION,
+    and without `fuse` those the run's reference was given with it before (so a refit never drops a choice)."""
+    if fuse == DEFAULT_FUSION:
+        return None
+    if fuse is None:
+        saved = read_config(run_dir).get("reference") or {}
+        if saved.get("fused_chosen"):
+            log.info("keeping the fused measures chosen with --fuse: %s (--fuse %s: one per family)",
+                     ", ".join(saved["fused"]), DEFAULT_FUSION)
+            return tuple(saved["fused"])
+        return None
+    names = [m.strip() for m in fuse.split(",")] if isinstance(fuse, str) else fuse
+    try:
+        return chosen_members(names, SCORED_MEASURES)
+    except ValueError as e:
+        raise ConfigError(f"--fuse: {e}; or '{DEFAULT_FUSION}' for one per family.") from None

@@ -194,15 +194,19 @@ def refit(
                                         "[default: those the run lacks]."),
     mc: Optional[int] = typer.Option(None, "--mc", help="MC passes for the reference and calibration scores "
                                      "[default: the run's --calibration-mc]."),
+    fuse: Optional[str] = typer.Option(None, help="Measures the fused novelty score combines, A,B,... (A|B: one "
+                                       "family seen two ways, the smaller p-value doubled), or 'default' (one per "
+                                       "family); refits the reference [default: the run's choice]."),
     fmt: Optional[str] = DATA_FORMAT,
     option: List[str] = DATA_OPTION,
     skip_bad: bool = SKIP_BAD,
     quiet: bool = QUIET,
 ):
     """Fit the post-hoc parts a run lacks (feature statistics, the reference scores of the fused novelty score,
-    conformal calibration) from its own data, without retraining; nothing else in the run changes.
+    conformal calibration) from its own data, without retraining; nothing else in the run changes. --fuse chooses
+    what the novelty score combines (docs/uncertainty.md shows the measured trade-offs).
 
-    Example: knowwhen refit runs/fmnist-2025
+    Example: knowwhen refit runs/fmnist-2025 --fuse mutual_info_mc,p_max,energy,mahalanobis_tie,own_mahalanobis,knn
     """
     from ..classify.posthoc import refit_run
 
@@ -210,9 +214,11 @@ def refit(
     chosen = [p.strip() for p in parts.split(",") if p.strip()] if parts else None
     from ..classify.posthoc import PARTS
 
-    info = refit_run(run, ds, chosen, mc, not quiet)
+    info = refit_run(run, ds, chosen, mc, not quiet, fuse)
     fitted = [p for p in PARTS if p in info]
     typer.echo(f"refitted {', '.join(fitted)} in {run}" if fitted else f"{run} lacks nothing; nothing refitted")
+    if "reference" in info:
+        typer.echo(f"novelty fuses {', '.join(info['reference']['fused'])}")
 
 
 @app.command()

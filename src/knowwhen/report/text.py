@@ -121,7 +121,8 @@ def _posthoc_line(info: dict) -> str:
     f, r = info.get("features"), info.get("reference")
     parts = ([f"feature statistics of {f['images']} training images ({f['dims']} features, kNN bank {f['bank']})"]
              if f else []) + ([f"reference scores of {r['images']} validation images; novelty fuses "
-                              + (", ".join(r["fused"]) if "fused" in r else "every measure (saved before the families)")]
+                              + (", ".join(r["fused"]) if "fused" in r else "every measure (saved before the families)")
+                              + (" (chosen with refit --fuse)" if r.get("fused_chosen") else "")]
                              if r else [])
     return ("novelty scores: " + "; ".join(parts)) if parts else \
         "novelty scores: no feature statistics or reference scores (knowwhen refit fits them)"

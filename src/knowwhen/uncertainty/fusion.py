@@ -50,6 +50,22 @@ def fusion_members(available) -> tuple[str, ...]:
     return tuple(next(m for m in family if present(m)) for family in FAMILIES if any(map(present, family)))
 
 
+def chosen_members(members, available) -> tuple[str, ...]:
+    """Fused members a user chose (`knowwhen refit --fuse`), each a score or a union "a|b", checked against the
+    scores `available`: ValueError naming the first member that is not made of them, or that comes twice."""
+    members, have = tuple(members), set(available) - {FUSED, "set_size"}
+    if not members:
+        raise ValueError("no measure to fuse")
+    for i, m in enumerate(members):
+        absent = [k for k in member_scores(m) if k not in have]
+        if absent or not m:
+            raise ValueError(f"'{m}': {', '.join(absent) or 'an empty name'} is not among the measures "
+                             f"({', '.join(sorted(have))})")
+        if m in members[:i]:
+            raise ValueError(f"'{m}' is given twice")
+    return members
+
+
 def member_p_values(reference: dict, measures: dict, member: str) -> np.ndarray:
     """The p-value of a fused member: its score's against the reference scores; for a union "a|b|...", Bonferroni's
     min(1, k min_i p_i) over its k scores."""
@@ -114,11 +130,11 @@ class Reference(dict):
         self.fused = None if fused is None else tuple(fused)
 
 
-def reference_scores(batches) -> Reference:
+def reference_scores(batches, members=None) -> Reference:
     """The Reference of the validation batches (dicts of measures, or objects with `.measures`): every measure they
-    carry (MC measures, feature scores, p_max), the measures fused (one per family, `fusion_members`), and the
-    fused `novelty` of each validation image against the others (so that a threshold on `novelty` can be set at a
-    chosen fraction of known images)."""
+    carry (MC measures, feature scores, p_max), the measures fused (one per family, `fusion_members`, or `members`
+    as `chosen_members` checks them), and the fused `novelty` of each validation image against the others (so that
+    a threshold on `novelty` can be set at a chosen fraction of known images)."""
     raw: dict[str, list] = {}
     for b in batches:
         m = getattr(b, "measures", b)
@@ -126,7 +142,8 @@ def reference_scores(batches) -> Reference:
             if name in m and name not in (FUSED, "set_size"):
                 raw.setdefault(name, []).append(np.asarray(m[name]))
     measures = {k: np.concatenate(v) for k, v in raw.items()}
-    ref = Reference({k: np.sort(uncertainty_scores(measures, k)) for k in measures}, fusion_members(measures))
+    fused = fusion_members(measures) if members is None else chosen_members(members, measures)
+    ref = Reference({k: np.sort(uncertainty_scores(measures, k)) for k in measures}, fused)
     if ref:
         ref[FUSED] = np.sort(fused_novelty(ref, measures))
     return ref
