@@ -33,7 +33,7 @@ from _common import write_result
 from novelty_fashion_mnist import _digits_28
 
 import knowwhen as kw
-from knowwhen.uncertainty.fusion import fusion_members, member_p_values
+from knowwhen.uncertainty.fusion import fusion_members, member_p_values, member_scores
 from knowwhen.uncertainty.measures import FEATURE_SCORES, MEASURES, uncertainty_scores
 
 POOL = ("mutual_info_mc", "p_max", "energy", "mahalanobis_tie", "own_mahalanobis", "knn", "rel_mahalanobis")
@@ -51,7 +51,8 @@ def _auroc(positive: np.ndarray, negative: np.ndarray) -> float:
 
 
 def _run_scores(folder: Path, cls: str, digits, names: list[str]) -> dict:
-    """-ln p of every member (test images, then far digits), the novel mask and p_max's AUROC; cached in folder."""
+    """-ln p of every member (test images, then far digits), the novel mask and p_max (oriented); cached in
+    folder/fusion_seeds."""
     cache = folder / "fusion_seeds" / f"{cls}.npz"
     if cache.exists():
         z = np.load(cache)
@@ -61,7 +62,7 @@ def _run_scores(folder: Path, cls: str, digits, names: list[str]) -> dict:
     with open(folder / "evals" / cls / "predictions.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     novel = np.array([r["label"] not in run.class_names for r in rows])
-    measures = [n for n in names if "|" not in n]
+    measures = sorted({k for n in names for k in member_scores(n)})
     test = {n: np.array([float(r[n]) for r in rows]) for n in measures}
     far = list(kw.predict_dataset(run, digits, kw.run_engine(run, 100, 0), batch_size=1000, progress=False))
     both = {n: np.r_[test[n], np.concatenate([b.measures[n] for b in far])] for n in measures}
@@ -78,10 +79,9 @@ def _seed(folder: Path, digits, names: list[str]) -> dict:
     runs = {}
     for rd in sorted((folder / "runs").iterdir()):
         s = _run_scores(folder, rd.name, digits, names)
-        nt = len(s["novel"])
+        novel, nt = s["novel"].astype(bool), len(s["novel"])
         X = np.stack([s[f"neglog_{n}"] for n in names], 1)
-        runs[rd.name] = (X[:nt], X[nt:], s["novel"].astype(bool), _near_far(s["p_max"][:nt], s["p_max"][nt:],
-                                                                            s["novel"].astype(bool))[0])
+        runs[rd.name] = (X[:nt], X[nt:], novel, _near_far(s["p_max"][:nt], s["p_max"][nt:], novel)[0])
     print(f"{folder}: {len(runs)} runs", flush=True)
     return runs
 
