@@ -58,7 +58,7 @@ def chosen_members(members, available) -> tuple[str, ...]:
         raise ValueError("no measure to fuse")
     for i, m in enumerate(members):
         absent = [k for k in member_scores(m) if k not in have]
-        if absent or not m:
+        if absent:  # an empty name is absent too: member_scores('') == ['']
             raise ValueError(f"'{m}': {', '.join(absent) or 'an empty name'} is not among the measures "
                              f"({', '.join(sorted(have))})")
         if m in members[:i]:
